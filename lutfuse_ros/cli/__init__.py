@@ -1,0 +1,1 @@
+"""The ``lutfuse`` command line: one entry point, one module per subcommand."""

@@ -1,0 +1,77 @@
+"""``lutfuse fuse``: fuse image pairs given as two files or two folders."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from tqdm import tqdm
+
+from lutfuse_ros.cli.common import add_pipeline_options, pipeline_from_args
+from lutfuse_ros.errors import InputError, LutfuseError
+from lutfuse_ros.image_io import ImagePair, find_pairs, read_thermal, read_visible, write_image_atomic
+from lutfuse_ros.preprocessing import ThermalNormaliser
+from lutfuse_ros.visualise import side_by_side
+
+LOG = logging.getLogger("lutfuse.fuse")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("fuse", help="fuse image pairs (files or folders)")
+    parser.add_argument("--visible", required=True, help="visible image or folder")
+    parser.add_argument("--thermal", required=True, help="thermal image or folder (same stems)")
+    parser.add_argument("-o", "--out", required=True,
+                        help="output file (pair mode) or folder (folder mode)")
+    parser.add_argument("--grid", action="store_true",
+                        help="also write IR | visible | fused side-by-side PNGs (*_grid.png)")
+    parser.add_argument("--force", action="store_true",
+                        help="recompute and overwrite outputs that exist (default: skip them)")
+    add_pipeline_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    visible, thermal, out = Path(args.visible), Path(args.thermal), Path(args.out)
+    if visible.is_dir() != thermal.is_dir():
+        raise InputError("--visible and --thermal must both be files or both be folders")
+    if visible.is_dir():
+        pairs, unmatched = find_pairs(visible, thermal)
+        if unmatched:
+            LOG.warning("%d images have no partner and are skipped: %s", len(unmatched),
+                        ", ".join(unmatched[:5]) + (" ..." if len(unmatched) > 5 else ""))
+        if out.resolve() in (visible.resolve(), thermal.resolve()):
+            raise InputError(f"output folder {out} is an input folder; choose another")
+        targets = {pair.name: out / f"{pair.name}.png" for pair in pairs}
+    else:
+        pairs = [ImagePair(visible.stem, visible, thermal)]
+        targets = {visible.stem: out}
+    inputs = {p.resolve() for pair in pairs for p in (pair.visible, pair.thermal)}
+    if any(t.resolve() in inputs for t in targets.values()):
+        raise InputError("an output path equals an input path; refusing to overwrite inputs")
+    pipeline = pipeline_from_args(args)
+    grid_thermal = ThermalNormaliser(pipeline.config.thermal)
+    written, skipped, failed = 0, 0, []
+    for pair in tqdm(pairs, desc="fuse", unit="pair", disable=len(pairs) < 2):
+        target = targets[pair.name]
+        if target.exists() and not args.force:
+            skipped += 1
+            continue
+        try:
+            vis, th = read_visible(pair.visible), read_thermal(pair.thermal)
+            fused = pipeline.fuse(vis, th)
+            write_image_atomic(target, fused, overwrite=args.force)
+            if args.grid:
+                grid = side_by_side([("infrared", grid_thermal(th)), ("visible", vis),
+                                     (f"fused ({pipeline.artifact.name})", fused)])
+                write_image_atomic(target.with_name(f"{target.stem}_grid.png"), grid,
+                                   overwrite=True)
+            written += 1
+        except LutfuseError as error:
+            failed.append(f"{pair.name}: {error}")
+            LOG.error("skipped %s: %s", pair.name, error)
+    print(f"fused {written} pair(s) into {out}" + (f", {skipped} already there (use --force to "
+          "redo)" if skipped else "") + (f", {len(failed)} failed" if failed else ""))
+    for line in failed:
+        print(f"  failed: {line}")
+    return 1 if failed and not (written or skipped) else 0

@@ -1,0 +1,1 @@
+"""ROS-facing helpers of ``lutfuse_ros``: message conversions used by the fusion node."""

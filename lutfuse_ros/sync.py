@@ -1,0 +1,390 @@
+"""Approximate-time pairing of visible and thermal frames, independent of ROS.
+
+:class:`ApproximateTimePairer` has the contract of ``message_filters.ApproximateTimeSynchronizer``
+for two streams (pairs are at most ``slop`` apart, queues hold at most ``queue_size`` frames) and
+makes the choice the C++ ``ApproximateTime`` policy makes: a pair is emitted only once no frame
+still to come could give either member a closer partner. Feeding is pull-free: ``add_visible`` /
+``add_thermal`` return the pairs that call completed, oldest first, so the caller decides where
+the work runs.
+
+Matching rule, on the *matching stamps* (visible stamp; thermal stamp + ``offset``), repeated
+while both queues hold frames. Let ``E`` be the earlier head, ``L`` the later one and ``E1`` the
+frame after ``E`` on its stream:
+
+1. A head more than ``slop`` older than the other head can never pair (every other frame is
+   later still) and is dropped.
+2. ``L`` is ``E``'s nearest partner. If ``E1`` is strictly closer to ``L`` than ``E`` is, ``E``
+   is dropped; otherwise ``(E, L)`` is emitted (ties go to the older frame).
+3. Without ``E1``, the pair waits for the next frame of ``E``'s stream unless that frame cannot
+   be closer: it is at least ``min_*_interval`` after ``E`` (0 by default). A queue about to
+   exceed ``queue_size`` forces the waiting pair out; failing that its oldest frame is dropped.
+
+Output stamps increase strictly on each stream: a frame at or before its stream's last emitted
+stamp, or more than ``slop`` before the other stream's last emitted stamp, is counted as late
+and discarded, as is a second frame with a stamp already queued. Out-of-order frames that are
+still usable are sorted into their queue. A *clock jump back*: a frame more than
+``jump_back_reset`` seconds older than the newest stamp seen on its stream (a bag looping, a
+sensor clock resync) clears all state, counts a reset, and pairing restarts from that frame.
+Each call costs O(queue_size).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
+from typing import Any, Callable, NamedTuple, Protocol
+
+from lutfuse_ros.errors import ConfigError, InputError
+
+_NS_PER_S = 1_000_000_000
+
+
+class MatchedPair(NamedTuple):
+    """One synchronised pair.
+
+    Attributes:
+        visible: the visible-stream item as it was added.
+        thermal: the thermal-stream item as it was added.
+        visible_stamp_ns: stamp given with ``visible`` (ns).
+        thermal_stamp_ns: stamp given with ``thermal`` (ns), *without* the offset.
+    """
+
+    visible: Any
+    thermal: Any
+    visible_stamp_ns: int
+    thermal_stamp_ns: int
+
+
+@dataclass
+class SyncCounters:
+    """Running totals since construction (a :meth:`reset` keeps them).
+
+    Attributes:
+        matched: pairs emitted.
+        dropped_visible: visible frames discarded unmatched (no partner within slop, a closer
+            frame took the partner, queue overflow, cleared by a reset).
+        dropped_thermal: the same for thermal frames.
+        late_or_out_of_order: frames rejected on arrival for being behind the output (or a
+            duplicate stamp).
+        resets: clock jumps back that cleared the state.
+    """
+
+    matched: int = 0
+    dropped_visible: int = 0
+    dropped_thermal: int = 0
+    late_or_out_of_order: int = 0
+    resets: int = 0
+
+
+class PairSynchroniser(Protocol):
+    """What the node needs from a synchroniser; both implementations here satisfy it."""
+
+    def add_visible(self, stamp_ns: int | None, item: Any) -> list[MatchedPair]:
+        """Add a visible frame; return the pairs this call completed."""
+
+    def add_thermal(self, stamp_ns: int | None, item: Any) -> list[MatchedPair]:
+        """Add a thermal frame; return the pairs this call completed."""
+
+    @property
+    def counters(self) -> SyncCounters:
+        """Snapshot of the running totals."""
+
+
+class _Frame(NamedTuple):
+    match_ns: int  # stamp used for matching (thermal: offset applied)
+    stamp_ns: int  # stamp as given
+    item: Any
+
+
+@dataclass
+class _Stream:
+    """One input's queue (sorted by ``match_ns``) and bookkeeping."""
+
+    is_visible: bool
+    offset_ns: int
+    min_interval_ns: int
+    queue: deque[_Frame] = field(default_factory=deque)
+    last_emitted_ns: int | None = None
+    newest_ns: int | None = None
+
+    def clear(self) -> int:
+        """Forget everything; return how many queued frames were discarded."""
+        discarded = len(self.queue)
+        self.queue.clear()
+        self.last_emitted_ns = self.newest_ns = None
+        return discarded
+
+    def insert(self, frame: _Frame) -> bool:
+        """Insert keeping the queue sorted; ``False`` (and no insert) for a duplicate stamp."""
+        index = len(self.queue)
+        while index > 0 and self.queue[index - 1].match_ns > frame.match_ns:
+            index -= 1
+        if index > 0 and self.queue[index - 1].match_ns == frame.match_ns:
+            return False
+        self.queue.insert(index, frame)
+        return True
+
+
+class ApproximateTimePairer:
+    """Pair visible and thermal frames whose stamps are within ``slop`` (rules: module doc).
+
+    Thread-safe: the ``add_*`` methods may be called from different executor threads.
+
+    Args:
+        slop: largest allowed difference of matching stamps, seconds (>= 0, inclusive).
+        queue_size: most frames held per stream while waiting (>= 1).
+        offset: seconds added to thermal stamps before matching, to cancel a constant clock
+            offset (thermal clock behind the visible one by 50 ms: ``offset=0.05``).
+        allow_headerless: accept ``stamp_ns=None`` and stamp such frames with ``clock_ns()``
+            (arrival time; as in message_filters, avoid it when real stamps exist).
+        jump_back_reset: a frame this many seconds older than the newest seen on its stream
+            resets the state (> slop; ``math.inf`` disables).
+        min_visible_interval: lower bound on the gap between consecutive visible stamps,
+            seconds; lets a pair out without waiting for the next visible frame when that
+            frame cannot be closer (0: always wait; never set it above the true gap).
+        min_thermal_interval: the same for the thermal stream.
+        clock_ns: clock for headerless frames, returning ns.
+
+    Raises:
+        ConfigError: a parameter is out of range.
+    """
+
+    def __init__(self, slop: float, queue_size: int, offset: float = 0.0,
+                 allow_headerless: bool = False, *, jump_back_reset: float = 1.0,
+                 min_visible_interval: float = 0.0, min_thermal_interval: float = 0.0,
+                 clock_ns: Callable[[], int] = time.time_ns) -> None:
+        if not (math.isfinite(slop) and slop >= 0):
+            raise ConfigError(f"slop must be a finite number of seconds >= 0, got {slop!r}")
+        if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
+            raise ConfigError(f"queue_size must be an integer >= 1, got {queue_size!r}")
+        if not math.isfinite(offset):
+            raise ConfigError(f"offset must be a finite number of seconds, got {offset!r}")
+        if not jump_back_reset > slop:
+            raise ConfigError(f"jump_back_reset must exceed slop ({slop} s), got "
+                              f"{jump_back_reset!r}")
+        for name, interval in (("min_visible_interval", min_visible_interval),
+                               ("min_thermal_interval", min_thermal_interval)):
+            if not (math.isfinite(interval) and interval >= 0):
+                raise ConfigError(f"{name} must be a finite number of seconds >= 0, got "
+                                  f"{interval!r}")
+        self._slop_ns = _to_ns(slop)
+        self._queue_size = queue_size
+        self._allow_headerless = allow_headerless
+        self._jump_back_ns = math.inf if math.isinf(jump_back_reset) else _to_ns(jump_back_reset)
+        self._clock_ns = clock_ns
+        self._visible = _Stream(True, 0, _to_ns(min_visible_interval))
+        self._thermal = _Stream(False, _to_ns(offset), _to_ns(min_thermal_interval))
+        self._counters = SyncCounters()
+        self._lock = threading.Lock()
+
+    @property
+    def counters(self) -> SyncCounters:
+        """Snapshot of the running totals."""
+        with self._lock:
+            return replace(self._counters)
+
+    @property
+    def pending(self) -> tuple[int, int]:
+        """Frames queued now, ``(visible, thermal)``."""
+        with self._lock:
+            return len(self._visible.queue), len(self._thermal.queue)
+
+    def add_visible(self, stamp_ns: int | None, item: Any) -> list[MatchedPair]:
+        """Add a visible frame.
+
+        Args:
+            stamp_ns: its stamp in integer nanoseconds (``None`` only with
+                ``allow_headerless``).
+            item: anything (typically the Image message); returned untouched in pairs.
+
+        Returns:
+            The pairs this call completed, oldest first (often empty).
+
+        Raises:
+            InputError: ``stamp_ns`` is ``None`` without ``allow_headerless``.
+            TypeError: ``stamp_ns`` is not an integer.
+        """
+        return self._add(self._visible, stamp_ns, item)
+
+    def add_thermal(self, stamp_ns: int | None, item: Any) -> list[MatchedPair]:
+        """Add a thermal frame; same contract as :meth:`add_visible`."""
+        return self._add(self._thermal, stamp_ns, item)
+
+    def reset(self) -> None:
+        """Clear queues and output history (queued frames count as dropped)."""
+        with self._lock:
+            self._clear_state()
+
+    def _add(self, stream: _Stream, stamp_ns: int | None, item: Any) -> list[MatchedPair]:
+        if stamp_ns is None:
+            if not self._allow_headerless:
+                raise InputError("frame has no stamp and allow_headerless is False")
+            stamp_ns = self._clock_ns()
+        stamp_ns = operator.index(stamp_ns)
+        match_ns = stamp_ns + stream.offset_ns
+        with self._lock:
+            if stream.newest_ns is not None and match_ns < stream.newest_ns - self._jump_back_ns:
+                self._clear_state()
+                self._counters.resets += 1
+            stream.newest_ns = match_ns if stream.newest_ns is None else max(stream.newest_ns,
+                                                                             match_ns)
+            if self._is_late(stream, match_ns) or not stream.insert(
+                    _Frame(match_ns, stamp_ns, item)):
+                self._counters.late_or_out_of_order += 1
+                return []
+            pairs: list[MatchedPair] = []
+            self._match(pairs, force=False)
+            if len(stream.queue) > self._queue_size:
+                self._match(pairs, force=True)
+                if len(stream.queue) > self._queue_size:
+                    self._drop_head(stream)
+            return pairs
+
+    def _is_late(self, stream: _Stream, match_ns: int) -> bool:
+        other = self._other(stream)
+        if stream.last_emitted_ns is not None and match_ns <= stream.last_emitted_ns:
+            return True
+        return (other.last_emitted_ns is not None
+                and match_ns + self._slop_ns < other.last_emitted_ns)
+
+    def _match(self, pairs: list[MatchedPair], force: bool) -> None:
+        """Apply the matching rule until it has to wait; ``force`` emits one waiting pair."""
+        visible, thermal = self._visible, self._thermal
+        while visible.queue and thermal.queue:
+            v_ns, t_ns = visible.queue[0].match_ns, thermal.queue[0].match_ns
+            if v_ns < t_ns - self._slop_ns:
+                self._drop_head(visible)
+                continue
+            if t_ns < v_ns - self._slop_ns:
+                self._drop_head(thermal)
+                continue
+            earlier, later = (visible, thermal) if v_ns <= t_ns else (thermal, visible)
+            early_ns, late_ns = earlier.queue[0].match_ns, later.queue[0].match_ns
+            gap = late_ns - early_ns
+            if len(earlier.queue) > 1:
+                if abs(earlier.queue[1].match_ns - late_ns) < gap:
+                    self._drop_head(earlier)
+                    continue
+            elif early_ns + earlier.min_interval_ns - late_ns < gap:
+                # The next frame of the earlier stream could still be closer: wait for it.
+                if not force:
+                    return
+                force = False
+            pairs.append(self._emit_heads())
+
+    def _emit_heads(self) -> MatchedPair:
+        visible_frame = self._visible.queue.popleft()
+        thermal_frame = self._thermal.queue.popleft()
+        self._visible.last_emitted_ns = visible_frame.match_ns
+        self._thermal.last_emitted_ns = thermal_frame.match_ns
+        self._counters.matched += 1
+        return MatchedPair(visible_frame.item, thermal_frame.item, visible_frame.stamp_ns,
+                           thermal_frame.stamp_ns)
+
+    def _drop_head(self, stream: _Stream) -> None:
+        stream.queue.popleft()
+        if stream.is_visible:
+            self._counters.dropped_visible += 1
+        else:
+            self._counters.dropped_thermal += 1
+
+    def _clear_state(self) -> None:
+        self._counters.dropped_visible += self._visible.clear()
+        self._counters.dropped_thermal += self._thermal.clear()
+
+    def _other(self, stream: _Stream) -> _Stream:
+        return self._thermal if stream is self._visible else self._visible
+
+
+def make_synchroniser(slop: float, queue_size: int, offset: float = 0.0,
+                      allow_headerless: bool = False, *, prefer_message_filters: bool = False,
+                      **pairer_options: Any) -> PairSynchroniser:
+    """Build the pair synchroniser the node uses.
+
+    Args:
+        slop: see :class:`ApproximateTimePairer`.
+        queue_size: see :class:`ApproximateTimePairer`.
+        offset: see :class:`ApproximateTimePairer`.
+        allow_headerless: see :class:`ApproximateTimePairer`.
+        prefer_message_filters: use ``message_filters.ApproximateTimeSynchronizer`` (behind
+            the same ``add_*`` interface) when it can be imported; otherwise, or when it
+            cannot, use :class:`ApproximateTimePairer`.
+        **pairer_options: keyword-only options of :class:`ApproximateTimePairer`;
+            message_filters has no equivalent, so the adapter ignores them.
+
+    Returns:
+        An object with ``add_visible``, ``add_thermal`` and ``counters``. The adapter counts
+        only ``matched`` (message_filters reports no drops) and emits at most one pair per call,
+        possibly not the nearest one (its Python policy pairs as soon as one fits).
+    """
+    if prefer_message_filters:
+        try:
+            import message_filters
+        except ImportError:
+            pass
+        else:
+            return _MessageFiltersAdapter(message_filters, slop, queue_size, offset,
+                                          allow_headerless)
+    return ApproximateTimePairer(slop, queue_size, offset, allow_headerless, **pairer_options)
+
+
+class _MessageFiltersAdapter:
+    """``message_filters.ApproximateTimeSynchronizer`` behind the :class:`PairSynchroniser` API.
+
+    Items are wrapped with a ``header.stamp`` (thermal: offset applied) and pushed through two
+    bare ``SimpleFilter`` inputs; the synchroniser's callback collects the pairs each call made.
+    """
+
+    def __init__(self, message_filters: Any, slop: float, queue_size: int, offset: float,
+                 allow_headerless: bool) -> None:
+        from rclpy.time import Time
+
+        self._time = Time
+        self._inputs = (message_filters.SimpleFilter(), message_filters.SimpleFilter())
+        self._synchroniser = message_filters.ApproximateTimeSynchronizer(
+            list(self._inputs), queue_size, slop, allow_headerless=allow_headerless)
+        self._synchroniser.registerCallback(self._collect)
+        self._offsets_ns = (0, _to_ns(offset))
+        self._allow_headerless = allow_headerless
+        self._collected: list[MatchedPair] = []
+        self._counters = SyncCounters()
+        self._lock = threading.Lock()
+
+    @property
+    def counters(self) -> SyncCounters:
+        with self._lock:
+            return replace(self._counters)
+
+    def add_visible(self, stamp_ns: int | None, item: Any) -> list[MatchedPair]:
+        return self._feed(0, stamp_ns, item)
+
+    def add_thermal(self, stamp_ns: int | None, item: Any) -> list[MatchedPair]:
+        return self._feed(1, stamp_ns, item)
+
+    def _feed(self, index: int, stamp_ns: int | None, item: Any) -> list[MatchedPair]:
+        if stamp_ns is None:
+            if not self._allow_headerless:
+                raise InputError("frame has no stamp and allow_headerless is False")
+            stamp_ns = time.time_ns()
+        stamp_ns = operator.index(stamp_ns)
+        stamp = self._time(nanoseconds=stamp_ns + self._offsets_ns[index])
+        wrapped = SimpleNamespace(header=SimpleNamespace(stamp=stamp), item=item,
+                                  stamp_ns=stamp_ns)
+        with self._lock:
+            self._inputs[index].signalMessage(wrapped)
+            pairs, self._collected = self._collected, []
+            self._counters.matched += len(pairs)
+            return pairs
+
+    def _collect(self, visible: Any, thermal: Any) -> None:
+        self._collected.append(MatchedPair(visible.item, thermal.item, visible.stamp_ns,
+                                           thermal.stamp_ns))
+
+
+def _to_ns(seconds: float) -> int:
+    return int(round(seconds * _NS_PER_S))

@@ -1,0 +1,38 @@
+"""Shared fixtures: the ../shared folder (skip with a reason where it is missing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The development data folder beside the checkout, or skip."""
+    if not (SHARED / "data").is_dir():
+        pytest.skip(f"../shared not found at {SHARED}: reference data and models unavailable")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def official_lut_artifact(shared_dir, tmp_path_factory) -> Path:
+    """The official LUT-Fuse checkpoint imported once per session."""
+    from lutfuse_ros.artifacts import save_artifact
+    from lutfuse_ros.importers import import_lutfuse
+
+    models = shared_dir / "reference_models" / "lutfuse"
+    model, manifest = import_lutfuse(models / "fine_tuned_lut.npy", models / "generator_context.pth")
+    return save_artifact(model, tmp_path_factory.mktemp("official") / "lutfuse.safetensors", manifest)
+
+
+@pytest.fixture(scope="session")
+def official_mini_artifact(shared_dir, tmp_path_factory) -> Path:
+    """The official MMDRFuse student imported once per session."""
+    from lutfuse_ros.artifacts import save_artifact
+    from lutfuse_ros.importers import import_mmdrfuse
+
+    model, manifest = import_mmdrfuse(shared_dir / "reference_models" / "mmdrfuse" / "student.model")
+    return save_artifact(model, tmp_path_factory.mktemp("official") / "mini.safetensors", manifest)
