@@ -20,8 +20,7 @@ frame after ``E`` on its stream:
    exceed ``queue_size`` forces the waiting pair out; failing that its oldest frame is dropped.
 
 Output stamps increase strictly on each stream: a frame at or before its stream's last emitted
-stamp, or more than ``slop`` before the other stream's last emitted stamp, is counted as late
-and discarded, as is a second frame with a stamp already queued. Out-of-order frames that are
+stamp is counted as late and discarded, as is a second frame with a stamp already queued. Out-of-order frames that are
 still usable are sorted into their queue. A *clock jump back*: a frame more than
 ``jump_back_reset`` seconds older than the newest stamp seen on its stream (a bag looping, a
 sensor clock resync) clears all state, counts a reset, and pairing restarts from that frame.
@@ -245,12 +244,11 @@ class ApproximateTimePairer:
                     self._drop_head(stream)
             return pairs
 
-    def _is_late(self, stream: _Stream, match_ns: int) -> bool:
-        other = self._other(stream)
-        if stream.last_emitted_ns is not None and match_ns <= stream.last_emitted_ns:
-            return True
-        return (other.last_emitted_ns is not None
-                and match_ns + self._slop_ns < other.last_emitted_ns)
+    @staticmethod
+    def _is_late(stream: _Stream, match_ns: int) -> bool:
+        # Pairs are at most slop apart, so a frame before its own stream's last output is also
+        # the only case that could not pair with anything still to come on the other stream.
+        return stream.last_emitted_ns is not None and match_ns <= stream.last_emitted_ns
 
     def _match(self, pairs: list[MatchedPair], force: bool) -> None:
         """Apply the matching rule until it has to wait; ``force`` emits one waiting pair."""
@@ -297,8 +295,6 @@ class ApproximateTimePairer:
         self._counters.dropped_visible += self._visible.clear()
         self._counters.dropped_thermal += self._thermal.clear()
 
-    def _other(self, stream: _Stream) -> _Stream:
-        return self._thermal if stream is self._visible else self._visible
 
 
 def make_synchroniser(slop: float, queue_size: int, offset: float = 0.0,

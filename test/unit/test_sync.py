@@ -252,16 +252,17 @@ class TestStallOutOfOrderOffset:
         counters = pairer.counters
         assert counters.dropped_visible + counters.dropped_thermal >= 2 * swaps - 2
 
-    @pytest.mark.parametrize("offset_ms", [50.0, -37.5])
+    @pytest.mark.parametrize("offset_ms", [50.0, -20.0])
     def test_constant_clock_offset_is_compensated(self, offset_ms):
+        # Thermal clock behind by offset_ms (negative: ahead); 30 Hz, +-2 ms jitter, 8 ms slop.
         visible = stream_stamps(30, 2, jitter_ms=2, seed=19)
         thermal = [s - int(offset_ms * MS) for s in stream_stamps(30, 2, jitter_ms=2, seed=20)]
-        uncompensated = feed(ApproximateTimePairer(0.010, 5), visible, thermal)
+        uncompensated = feed(ApproximateTimePairer(0.008, 5), visible, thermal)
         assert uncompensated == []
-        pairer = ApproximateTimePairer(0.010, 5, offset=offset_ms / 1000)
+        pairer = ApproximateTimePairer(0.008, 5, offset=offset_ms / 1000)
         pairs = feed(pairer, visible, thermal)
         assert len(pairs) >= len(visible) - 1
-        assert_well_formed(pairs, slop_ms=10, offset_ms=offset_ms)
+        assert_well_formed(pairs, slop_ms=8, offset_ms=offset_ms)
         assert all(p.visible[1] == p.thermal[1] for p in pairs)
         assert pairs[0].thermal_stamp_ns == thermal[pairs[0].thermal[1]]  # raw stamp returned
 
@@ -316,7 +317,7 @@ class TestConfiguration:
                                        clock_ns=lambda: next(ticks))
         pairer.add_visible(None, "v")
         assert pairer.add_thermal(None, "t") == []  # waits like any other pair
-        assert pairer.add_thermal(140 * MS, "t2")[0][:2] == ("v", "t")
+        assert pairer.add_visible(133 * MS, "v2")[0][:2] == ("v", "t")
 
     def test_float_stamp_is_rejected(self):
         with pytest.raises(TypeError):
