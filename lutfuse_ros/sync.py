@@ -1,11 +1,11 @@
 """Approximate-time pairing of visible and thermal frames, independent of ROS.
 
 :class:`ApproximateTimePairer` has the contract of ``message_filters.ApproximateTimeSynchronizer``
-for two streams (pairs are at most ``slop`` apart, queues hold at most ``queue_size`` frames) and
-makes the choice the C++ ``ApproximateTime`` policy makes: a pair is emitted only once no frame
-still to come could give either member a closer partner. Feeding is pull-free: ``add_visible`` /
-``add_thermal`` return the pairs that call completed, oldest first, so the caller decides where
-the work runs.
+for two streams (pairs are at most ``slop`` apart, queues hold at most ``queue_size`` frames)
+and, like the C++ ``ApproximateTime`` policy rather than the Python one, emits a pair only once
+no frame still to come could give either member a closer partner. ``add_visible`` /
+``add_thermal`` return the pairs that call completed, oldest first (no callbacks), so the caller
+decides where the work runs.
 
 Matching rule, on the *matching stamps* (visible stamp; thermal stamp + ``offset``), repeated
 while both queues hold frames. Let ``E`` be the earlier head, ``L`` the later one and ``E1`` the
@@ -20,10 +20,16 @@ frame after ``E`` on its stream:
    exceed ``queue_size`` forces the waiting pair out; failing that its oldest frame is dropped.
 
 Output stamps increase strictly on each stream: a frame at or before its stream's last emitted
-stamp is counted as late and discarded, as is a second frame with a stamp already queued. Out-of-order frames that are
-still usable are sorted into their queue. A *clock jump back*: a frame more than
-``jump_back_reset`` seconds older than the newest stamp seen on its stream (a bag looping, a
-sensor clock resync) clears all state, counts a reset, and pairing restarts from that frame.
+stamp is counted as late and discarded, as is a second frame with a stamp already queued.
+Frames that arrive out of order are sorted into their queue and pair normally while their
+partner is still to be decided; rule 1 assumes each stream arrives roughly in stamp order, so a
+frame delivered after its partner's successor was already handled loses its pair.
+
+A *clock jump back*, a frame more than ``jump_back_reset`` seconds older than the newest stamp
+seen on its stream (a bag looping, a sensor clock resync), clears all state (queued frames count
+as dropped), counts a reset, and pairing restarts from that frame. Without this rule every frame
+after a loop would be late and the pairer would stall. ``jump_back_reset`` must exceed ``slop``.
+
 Each call costs O(queue_size).
 """
 
@@ -188,6 +194,11 @@ class ApproximateTimePairer:
             return replace(self._counters)
 
     @property
+    def queue_size(self) -> int:
+        """Most frames held per stream."""
+        return self._queue_size
+
+    @property
     def pending(self) -> tuple[int, int]:
         """Frames queued now, ``(visible, thermal)``."""
         with self._lock:
@@ -246,8 +257,7 @@ class ApproximateTimePairer:
 
     @staticmethod
     def _is_late(stream: _Stream, match_ns: int) -> bool:
-        # Pairs are at most slop apart, so a frame before its own stream's last output is also
-        # the only case that could not pair with anything still to come on the other stream.
+        # Emitted pairs are at most slop apart, so the other stream's last output adds no test.
         return stream.last_emitted_ns is not None and match_ns <= stream.last_emitted_ns
 
     def _match(self, pairs: list[MatchedPair], force: bool) -> None:
