@@ -1,0 +1,62 @@
+"""Packaging: pip wheel contents and a real colcon build of the ament_python package."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_every_source_folder_is_a_regular_package():
+    for folder in (REPO / "lutfuse_ros").rglob("*"):
+        if folder.is_dir() and folder.name != "__pycache__" and any(folder.glob("*.py")):
+            assert (folder / "__init__.py").is_file(), f"{folder} lacks __init__.py"
+
+
+def test_wheel_ships_models_and_entry_point(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(tmp_path), str(REPO)], check=True, timeout=300,
+                   cwd=tmp_path)
+    wheel = next(tmp_path.glob("lutfuse_ros-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "lutfuse_ros/pipeline.py" in names
+    assert "lutfuse_ros/resources/models/lutfuse-mmlut.safetensors" in names
+    assert "lutfuse_ros/resources/models/lutfuse-mini.safetensors" in names
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "lutfuse = lutfuse_ros.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_colcon_builds_the_ament_python_package(tmp_path):
+    pytest.importorskip("colcon_core", reason="colcon-core is not installed")
+    pytest.importorskip("colcon_ros", reason="colcon-ros is not installed")
+    source = tmp_path / "src" / "lutfuse_ros"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "install", "log", "runs", "__pycache__", "*.egg-info"))
+    result = subprocess.run(
+        [sys.executable, "-m", "colcon", "--log-base", str(tmp_path / "log"), "build",
+         "--base-paths", str(tmp_path / "src"), "--build-base", str(tmp_path / "build"),
+         "--install-base", str(tmp_path / "install")],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    prefix = tmp_path / "install" / "lutfuse_ros"
+    share = prefix / "share" / "lutfuse_ros"
+    assert (prefix / "share" / "ament_index" / "resource_index" / "packages" / "lutfuse_ros").is_file()
+    assert (share / "package.xml").is_file()
+    assert (share / "hook" / "ament_prefix_path.dsv").is_file(), "not built as ament_python"
+    assert list((share / "launch").glob("*.launch.py")), "launch files not installed"
+    assert (share / "config" / "fuse.yaml").is_file()
+    site = next(prefix.glob("lib/python3*/site-packages"))
+    assert (site / "lutfuse_ros" / "resources" / "models" / "lutfuse-mmlut.safetensors").is_file()
+    script = prefix / "lib" / "lutfuse_ros" / "lutfuse"
+    assert script.is_file()
+    env = dict(os.environ, PYTHONPATH=str(site))
+    listing = subprocess.run([sys.executable, str(script), "info"], capture_output=True, text=True,
+                             timeout=120, env=env, cwd=tmp_path)
+    assert listing.returncode == 0 and "lutfuse-mmlut" in listing.stdout, listing.stderr
