@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lutfuse_ros.atomic_files import atomic_output
 from lutfuse_ros.errors import ArtifactError
 from lutfuse_ros.models import MODEL_FAMILIES, build_model
 
@@ -126,21 +126,10 @@ def save_artifact(model: nn.Module, path: str | os.PathLike, manifest: dict,
     """
     from safetensors.torch import save_file
 
-    destination = Path(path)
-    if destination.exists() and not overwrite:
-        raise FileExistsError(f"{destination} exists; pass --force (overwrite=True) to replace it")
-    destination.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part",
-                                         dir=destination.parent)
-    os.close(handle)
-    try:
-        save_file(tensors, temporary, metadata={MANIFEST_KEY: json.dumps(manifest)})
-        os.replace(temporary, destination)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return destination
+    with atomic_output(path, overwrite) as temporary:
+        save_file(tensors, str(temporary), metadata={MANIFEST_KEY: json.dumps(manifest)})
+    return Path(path)
 
 
 def load_artifact(path_or_name: str | os.PathLike) -> Artifact:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from lutfuse_ros.atomic_files import atomic_output
 from lutfuse_ros.errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -84,18 +84,7 @@ def write_image_atomic(path: str | os.PathLike, image: np.ndarray, overwrite: bo
         image: uint8 array as OpenCV expects (BGR for colour).
         overwrite: replace an existing file (otherwise raise FileExistsError).
     """
-    destination = Path(path)
-    if destination.exists() and not overwrite:
-        raise FileExistsError(f"{destination} exists; pass --force to overwrite it")
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{destination.stem}.", suffix=destination.suffix,
-                                         dir=destination.parent)
-    os.close(handle)
-    try:
-        if not cv2.imwrite(temporary, image):
-            raise InputError(f"OpenCV could not encode {destination.suffix} for {destination}")
-        os.replace(temporary, destination)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return destination
+    with atomic_output(path, overwrite) as temporary:
+        if not cv2.imwrite(str(temporary), image):
+            raise InputError(f"OpenCV could not encode {Path(path).suffix} for {path}")
+    return Path(path)
