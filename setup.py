@@ -45,6 +45,7 @@ setup(
     entry_points={
         "console_scripts": [
             "lutfuse = lutfuse_ros.cli.main:main",
+            "fusion_node = lutfuse_ros.ros.node:main",
         ],
     },
 )

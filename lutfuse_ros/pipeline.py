@@ -1,8 +1,14 @@
 """The ROS-free fusion pipeline: uint8 arrays in, uint8 array out.
 
 ``visible (H,W,3 BGR|RGB or H,W gray) + thermal (h,w uint8|uint16)``
--> validate -> thermal normalisation -> alignment -> colour split (YCbCr)
+-> validate -> thermal normalisation -> alignment -> visible luminance Y
 -> backend (fused luminance) -> output mapping -> colour merge -> ``(H,W,3)`` or ``(H,W)`` uint8.
+
+The colour merge keeps the visible Cb and Cr (full-range YCbCr), which amounts to adding
+``fused - Y`` to every RGB channel (:func:`lutfuse_ros.colour.replace_luma`), so chroma planes
+are never materialised. Backends that implement
+:class:`~lutfuse_ros.backends.frame_inputs.FrameInference` receive the uint8 images; the others
+get the float32 tensors of the backend contract.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ import numpy as np
 
 from lutfuse_ros.artifacts import Artifact, load_artifact
 from lutfuse_ros.backends import InferenceBackend, create_backend
-from lutfuse_ros.colour import merge_luma_chroma, split_luma_chroma, to_uint8
+from lutfuse_ros.backends.frame_inputs import FrameInference, FrameInputs
+from lutfuse_ros.colour import luma_plane, replace_luma, to_uint8
 from lutfuse_ros.errors import BackendError, ConfigError, InputError
 from lutfuse_ros.preprocessing import AlignmentConfig, Aligner, ThermalConfig, ThermalNormaliser
 
@@ -85,6 +92,7 @@ class FusionPipeline:
         self.normalise_thermal = ThermalNormaliser(self.config.thermal)
         self.align = Aligner(self.config.alignment)
         self.luma_mapping = self.config.luma_mapping or backend.artifact.output_mapping
+        self._frame_backend = isinstance(backend, FrameInference)
 
     @classmethod
     def from_artifact(cls, artifact: str | Artifact = DEFAULT_ARTIFACT, backend: str = "torch",
@@ -126,24 +134,29 @@ class FusionPipeline:
         validate_visible(visible)
         validate_thermal(thermal)
         visible, thermal8 = self.align(visible, self.normalise_thermal(thermal))
-        luma, cb, cr = split_luma_chroma(visible, self.config.colour_order)
-        visible_rgb = _visible_rgb_tensor(visible, luma, self.config.colour_order)
-        infrared = (thermal8.astype(np.float32) * np.float32(1.0 / 255.0))[None, None]
+        visible, thermal8 = np.ascontiguousarray(visible), np.ascontiguousarray(thermal8)
+        order = self.config.colour_order
+        luma = luma_plane(visible, order)
+        frame = FrameInputs(visible, order, thermal8, luma)
+        if not self._frame_backend:
+            visible_rgb, infrared = frame.visible_rgb(), frame.infrared()
         after_pre = time.perf_counter()
-        fused_luma = self.backend.infer(visible_rgb, np.ascontiguousarray(infrared))
+        if self._frame_backend:
+            fused_luma = self.backend.infer_frame(frame)
+        else:
+            fused_luma = self.backend.infer(visible_rgb, infrared)
         after_model = time.perf_counter()
         if fused_luma.shape != luma.shape:
             raise BackendError(f"backend {self.backend.name} returned shape {fused_luma.shape}, "
                                f"expected {luma.shape}")
-        if not np.isfinite(fused_luma).all():
+        if not np.isfinite(fused_luma.sum()) and not np.isfinite(fused_luma).all():
             raise BackendError(f"backend {self.backend.name} produced NaN/inf values "
                                f"({int((~np.isfinite(fused_luma)).sum())} pixels)")
         fused_luma = map_luma(fused_luma, self.luma_mapping)
         if self.config.output == "mono":
             result = to_uint8(fused_luma, self.config.rounding)
         else:
-            result = merge_luma_chroma(fused_luma, cb, cr, self.config.colour_order,
-                                       self.config.rounding)
+            result = replace_luma(visible, luma, fused_luma, order, self.config.rounding)
         end = time.perf_counter()
         timings.preprocess_ms = (after_pre - start) * 1e3
         timings.model_ms = (after_model - after_pre) * 1e3
@@ -203,15 +216,3 @@ def validate_thermal(thermal: np.ndarray) -> None:
         raise InputError(f"thermal image must be 2-D (H, W), got shape {thermal.shape}")
     if thermal.shape[0] < 2 or thermal.shape[1] < 2:
         raise InputError(f"thermal image is empty or smaller than 2x2: shape {thermal.shape}")
-
-
-def _visible_rgb_tensor(visible: np.ndarray, luma: np.ndarray, order: str) -> np.ndarray:
-    """``(1, 3, H, W)`` float32 RGB on [0, 1]; gray input is replicated."""
-    if visible.ndim == 2:
-        return np.ascontiguousarray(np.broadcast_to(luma, (1, 3) + luma.shape))
-    channels = (2, 1, 0) if order == "bgr" else (0, 1, 2)
-    planar = np.empty((1, 3) + visible.shape[:2], dtype=np.float32)
-    for target, source in enumerate(channels):
-        np.multiply(visible[..., source], np.float32(1.0 / 255.0), out=planar[0, target],
-                    dtype=np.float32)
-    return planar

@@ -16,6 +16,8 @@ from lutfuse_ros.errors import BackendError, ConfigError
 #: backend name -> "module:Class" (imported lazily).
 BACKENDS: dict[str, str] = {
     "torch": "lutfuse_ros.backends.torch_backend:TorchBackend",
+    "onnxruntime": "lutfuse_ros.backends.onnx_backend:OnnxRuntimeBackend",
+    "tensorrt": "lutfuse_ros.backends.tensorrt_backend:TensorRTBackend",
 }
 
 #: Order in which ``auto`` tries backends, per device kind.

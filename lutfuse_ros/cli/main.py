@@ -22,6 +22,12 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("eval_cmd", "fusion metrics for a folder of fused images"),
     "import-checkpoint": ("import_cmd", "convert an official checkpoint into a lutfuse artifact"),
     "info": ("info_cmd", "print an artifact's manifest"),
+    "bench": ("bench_cmd", "time the pipeline per backend, model and resolution"),
+    "node": ("node_cmd", "run the ROS 2 fusion node (ROS arguments after --ros-args)"),
+    "make-bag": ("make_bag_cmd", "write a visible + thermal rosbag2 from image folders or videos"),
+    "replay": ("replay_cmd", "play a bag through the fusion node; record and report its output"),
+    "export": ("export_cmd", "export an artifact to ONNX or a cached TensorRT engine"),
+    "train": ("train_cmd", "train a teacher, an MM-LUT or a mini-model from a YAML config"),
 }
 
 

@@ -1,0 +1,78 @@
+"""Start the lutfuse fusion node with ``config/fuse.yaml``.
+
+Example::
+
+    ros2 launch lutfuse_ros fuse.launch.py namespace:=front \\
+        visible_topic:=/camera/color/image_raw thermal_topic:=/thermal/image_raw \\
+        artifact:=lutfuse-mini backend:=auto
+
+Arguments are remaps and a few common parameter overrides only; every default lives in the
+parameters file. The node configures and activates itself (parameter ``autostart``). The
+shipped Fast DDS profile is exported for the processes this launch starts (unless a Fast
+DDS transport variable is already set) so that large images survive best-effort topics;
+camera drivers started by a launch file that includes this one after it inherit it too.
+"""
+
+import os
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+PACKAGE = "lutfuse_ros"
+# Variables by which a user has already chosen Fast DDS transports.
+FASTDDS_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE",
+                     "FASTDDS_BUILTIN_TRANSPORTS")
+
+
+def _share(*parts):
+    return PathJoinSubstitution([FindPackageShare(PACKAGE), *parts])
+
+
+ARGUMENTS = (
+    ("namespace", "", "namespace of the node and its relative topics"),
+    ("params_file", _share("config", "fuse.yaml"), "parameters file of the node"),
+    ("artifact", "", "model (shipped name or .safetensors path); empty keeps the params file's"),
+    ("backend", "", "auto, torch, onnxruntime or tensorrt; empty keeps the params file's"),
+    ("use_sim_time", "false", "use /clock (bag replay with --clock)"),
+    ("visible_topic", "visible/image", "visible camera image topic"),
+    ("thermal_topic", "thermal/image", "thermal camera image topic"),
+    ("fused_topic", "fused/image", "fused image topic (its compressed form: <topic>/compressed)"),
+    ("fastdds_profile", _share("config", "fastdds_profile.xml"),
+     "Fast DDS profile to export when no transport variable is set; empty: none"),
+)
+
+
+def _launch_setup(context):
+    """Build the actions from the evaluated arguments (no side effects)."""
+    def value(name):
+        return LaunchConfiguration(name).perform(context)
+
+    actions = []
+    profile = value("fastdds_profile")
+    if profile and not any(os.environ.get(name) for name in FASTDDS_VARIABLES):
+        actions.append(SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", profile))
+    overrides = {"use_sim_time": value("use_sim_time").lower() in ("true", "1", "yes")}
+    for name in ("artifact", "backend"):
+        if value(name):
+            overrides[name] = value(name)
+    fused = value("fused_topic")
+    actions.append(Node(
+        package=PACKAGE, executable="fusion_node", name="fusion_node",
+        namespace=value("namespace"), output="screen", emulate_tty=True,
+        parameters=[value("params_file"), overrides],
+        remappings=[("visible/image", value("visible_topic")),
+                    ("thermal/image", value("thermal_topic")),
+                    ("fused/image", fused),
+                    ("fused/image/compressed", f"{fused}/compressed")]))
+    return actions
+
+
+def generate_launch_description():
+    """Declare the arguments and start the node."""
+    return LaunchDescription(
+        [DeclareLaunchArgument(name, default_value=default, description=description)
+         for name, default, description in ARGUMENTS]
+        + [OpaqueFunction(function=_launch_setup)])

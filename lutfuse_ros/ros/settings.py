@@ -1,0 +1,231 @@
+"""ROS-free settings of the fusion node, parsed from its flat parameter values.
+
+:func:`parse_settings` turns ``{"sync.slop": 0.025, ...}`` (the node's parameters, or a
+parameters file read with :func:`lutfuse_ros.ros.params.read_params_file`) into a frozen
+:class:`NodeSettings`. Every problem raises :class:`~lutfuse_ros.errors.ConfigError` with a
+message that starts with the parameter's name, so the node can fail ``configure`` with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import yaml
+
+from lutfuse_ros.errors import ConfigError
+from lutfuse_ros.pipeline import PipelineConfig
+from lutfuse_ros.preprocessing import AlignmentConfig, ThermalConfig
+from lutfuse_ros.ros.params import SPECS, check_value, default_values
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """Approximate-time pairing (see :class:`lutfuse_ros.sync.ApproximateTimePairer`).
+
+    Attributes:
+        slop: largest stamp difference of a pair, seconds.
+        queue_size: frames held per stream.
+        thermal_offset: seconds added to thermal stamps before matching.
+        min_visible_interval: lower bound of the visible frame gap, seconds (0 = wait).
+        min_thermal_interval: the same for thermal frames.
+        use_message_filters: prefer ``message_filters`` where installed.
+    """
+
+    slop: float
+    queue_size: int
+    thermal_offset: float
+    min_visible_interval: float
+    min_thermal_interval: float
+    use_message_filters: bool
+
+
+@dataclass(frozen=True)
+class QosSettings:
+    """QoS presets (``sensor_data`` | ``reliable``) and KEEP_LAST depths."""
+
+    input: str
+    input_depth: int
+    output: str
+    output_depth: int
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """How the fused image is published.
+
+    Attributes:
+        encoding: ``bgr8``, ``rgb8`` or ``mono8``.
+        stamp_source: ``visible``, ``thermal`` or ``now``.
+        frame_id: output frame id; empty keeps the visible image's.
+        max_rate: most images per second (0 = unlimited).
+        compressed: ``none``, ``jpeg`` or ``png`` on ``fused/image/compressed``.
+        jpeg_quality: 1..100.
+        png_compression: 0..9.
+    """
+
+    encoding: str
+    stamp_source: str
+    frame_id: str
+    max_rate: float
+    compressed: str
+    jpeg_quality: int
+    png_compression: int
+
+
+@dataclass(frozen=True)
+class DiagnosticsSettings:
+    """``/diagnostics`` publication and warning throttling.
+
+    Attributes:
+        period: seconds between reports (0 = off).
+        warn_fraction: WARN when output rate < this fraction of the expected rate.
+        log_throttle: seconds between repeated warnings of one kind.
+    """
+
+    period: float
+    warn_fraction: float
+    log_throttle: float
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """Everything the fusion node needs, validated.
+
+    Attributes:
+        autostart: configure and activate on start.
+        artifact: shipped model name or artifact path.
+        backend: ``auto`` or a registered backend name.
+        device: ``cpu`` or ``cuda[:N]``.
+        backend_options: keyword options for the backend (``backend_options`` plus
+            ``threads`` from ``backend_threads``).
+        use_cv_bridge: prefer ``cv_bridge`` for conversions.
+        sync: pairing settings.
+        qos: QoS settings.
+        output: publication settings.
+        pipeline: pre/post-processing of :class:`~lutfuse_ros.pipeline.FusionPipeline`
+            (always BGR colour order; ``mono`` output for ``mono8``).
+        diagnostics: diagnostics settings.
+    """
+
+    autostart: bool
+    artifact: str
+    backend: str
+    device: str
+    backend_options: Mapping[str, Any]
+    use_cv_bridge: bool
+    sync: SyncSettings
+    qos: QosSettings
+    output: OutputSettings
+    pipeline: PipelineConfig
+    diagnostics: DiagnosticsSettings
+
+
+def parse_settings(values: Mapping[str, Any], *, fill_defaults: bool = False) -> NodeSettings:
+    """Validate parameter values and build the settings.
+
+    Args:
+        values: flat dotted parameter names -> values.
+        fill_defaults: take missing parameters from the packaged defaults (for parameters
+            files that set only a few values); otherwise every parameter must be present.
+
+    Returns:
+        The settings.
+
+    Raises:
+        ConfigError: an unknown, missing or invalid parameter, or an inconsistent
+            combination; the message names the parameter(s).
+    """
+    unknown = sorted(set(values) - set(SPECS))
+    if unknown:
+        raise ConfigError(f"unknown parameter(s): {', '.join(unknown)}")
+    merged = {**default_values(), **values} if fill_defaults else dict(values)
+    missing = sorted(set(SPECS) - set(merged))
+    if missing:
+        raise ConfigError(f"missing parameter(s): {', '.join(missing)}")
+    for name, value in merged.items():
+        problem = check_value(SPECS[name], value)
+        if problem:
+            raise ConfigError(problem)
+    v = merged
+    _check_backend(v["backend"])
+    for name in ("artifact", "device"):
+        if not v[name].strip():
+            raise ConfigError(f"parameter '{name}' must not be empty")
+    return NodeSettings(
+        autostart=v["autostart"], artifact=v["artifact"], backend=v["backend"],
+        device=v["device"],
+        backend_options=_backend_options(v["backend_options"], v["backend_threads"]),
+        use_cv_bridge=v["use_cv_bridge"],
+        sync=SyncSettings(v["sync.slop"], v["sync.queue_size"], v["sync.thermal_offset"],
+                          v["sync.min_visible_interval"], v["sync.min_thermal_interval"],
+                          v["sync.use_message_filters"]),
+        qos=QosSettings(v["qos.input"], v["qos.input_depth"], v["qos.output"],
+                        v["qos.output_depth"]),
+        output=OutputSettings(v["output.encoding"], v["output.stamp_source"],
+                              v["output.frame_id"], v["output.max_rate"],
+                              v["output.compressed"], v["output.jpeg_quality"],
+                              v["output.png_compression"]),
+        pipeline=_pipeline_config(v),
+        diagnostics=DiagnosticsSettings(v["diagnostics.period"], v["diagnostics.warn_fraction"],
+                                        v["diagnostics.log_throttle"]),
+    )
+
+
+def _backend_options(text: str, threads: int) -> dict[str, Any]:
+    """Parse ``backend_options`` (a YAML mapping of scalars) and add ``threads``."""
+    try:
+        options = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"parameter 'backend_options' = {text!r} is not a YAML mapping: "
+                          f"{error}") from None
+    options = {} if options is None else options
+    if not isinstance(options, dict) or not all(
+            isinstance(k, str) and (v is None or isinstance(v, (str, int, float, bool)))
+            for k, v in options.items()):
+        raise ConfigError(f"parameter 'backend_options' = {text!r} must be a mapping of names "
+                          "to scalars, e.g. '{precision: fp32}'")
+    if threads:
+        if "threads" in options:
+            raise ConfigError("parameters 'backend_threads' and 'backend_options' both set "
+                              "threads; set one of them")
+        options["threads"] = threads
+    return options
+
+
+def _check_backend(name: str) -> None:
+    from lutfuse_ros.backends import BACKENDS
+
+    if name != "auto" and name not in BACKENDS:
+        raise ConfigError(f"parameter 'backend' = {name!r} is not a registered backend; choose "
+                          f"one of {', '.join(['auto', *BACKENDS])}")
+
+
+def _pipeline_config(v: Mapping[str, Any]) -> PipelineConfig:
+    """The pipeline part, re-raising the pipeline's own checks with parameter names."""
+    low, high = v["thermal.low_percentile"], v["thermal.high_percentile"]
+    if not low < high:
+        raise ConfigError(f"parameters 'thermal.low_percentile' ({low}) and "
+                          f"'thermal.high_percentile' ({high}) must satisfy low < high")
+    fixed_low, fixed_high = v["thermal.fixed_range"]
+    if not fixed_high > fixed_low:
+        raise ConfigError(f"parameter 'thermal.fixed_range' = {list(v['thermal.fixed_range'])} "
+                          "must be [low, high] with high > low")
+    crop = tuple(v["alignment.crop"])
+    try:
+        alignment = AlignmentConfig(mode=v["alignment.mode"],
+                                    homography=[float(x) for x in v["alignment.homography"]],
+                                    crop=crop if min(crop[2:]) > 0 else None)
+    except ConfigError as error:
+        name = "alignment.crop" if "crop" in str(error) else "alignment.homography"
+        raise ConfigError(f"parameter '{name}': {error}") from None
+    thermal = ThermalConfig(mode=v["thermal.mode"], low_percentile=low, high_percentile=high,
+                            fixed_range=(fixed_low, fixed_high),
+                            normalise_8bit=v["thermal.normalise_8bit"], clahe=v["thermal.clahe"],
+                            clahe_clip_limit=v["thermal.clahe_clip_limit"],
+                            clahe_tiles=v["thermal.clahe_tiles"])
+    mapping = v["output.luma_mapping"]
+    return PipelineConfig(colour_order="bgr",
+                          output="mono" if v["output.encoding"] == "mono8" else "colour",
+                          luma_mapping=None if mapping == "artifact" else mapping,
+                          thermal=thermal, alignment=alignment)

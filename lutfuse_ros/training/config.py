@@ -1,0 +1,445 @@
+"""Training configuration: a YAML file read into validated dataclasses.
+
+One file describes one run (``lutfuse train STAGE --config FILE.yaml``). Unknown keys, wrong
+types and out-of-range values raise :class:`~lutfuse_ros.errors.ConfigError` naming the key
+path (``data.sources[1].every``). Relative paths are taken relative to the current working
+directory (the example configs in ``config/`` are meant to be run from the repository root);
+``~`` and ``$VARIABLES`` are expanded. The raw YAML text is kept for the artifact manifest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from lutfuse_ros.errors import ConfigError
+from lutfuse_ros.preprocessing import AlignmentConfig, ThermalConfig
+from lutfuse_ros.training.dataclass_yaml import (
+    apply_override,
+    build_dataclass,
+    check_choice,
+    check_min,
+)
+
+STAGES = ("teacher", "lut", "mini")
+SOURCE_KINDS = ("folder", "video", "rosbag")
+TEACHER_KINDS = ("artifact", "torchscript", "onnx", "folder")
+LUT_MODES = ("distill", "quantise")
+LUT_INITS = ("quantise", "analytic_max", "zeros")
+GRADIENT_TARGETS = ("max_of_gradients", "gradient_of_max")
+
+
+@dataclass
+class SourceConfig:
+    """One source of registered visible/thermal frames.
+
+    Attributes:
+        kind: ``folder`` (``vi/`` + ``ir/`` image folders matched by file stem), ``video``
+            (two frame-aligned video files) or ``rosbag`` (rosbag1 / rosbag2 sqlite3 or mcap).
+        path: folder holding ``visible_dir`` and ``thermal_dir`` (folder), or the bag.
+        visible: visible video file (video kind).
+        thermal: thermal video file (video kind).
+        visible_dir: visible sub-folder name (folder kind).
+        thermal_dir: thermal sub-folder name (folder kind).
+        references: optional folder of precomputed teacher outputs for this source, matched by
+            file stem (folder kind only).
+        visible_topic: visible image topic (rosbag kind).
+        thermal_topic: thermal image topic (rosbag kind).
+        slop: approximate-time pairing tolerance in seconds (rosbag kind).
+        offset: seconds added to thermal stamps before pairing (rosbag kind).
+        queue_size: pairing queue length (rosbag kind).
+        every: keep every N-th frame or pair (subsampling).
+        max_frames: keep at most this many frames after subsampling.
+        max_side: downscale frames whose longer side exceeds this (0: never).
+        name: label used in frame keys and provenance (default: derived from the path).
+    """
+
+    kind: str = "folder"
+    path: str | None = None
+    visible: str | None = None
+    thermal: str | None = None
+    visible_dir: str = "vi"
+    thermal_dir: str = "ir"
+    references: str | None = None
+    visible_topic: str | None = None
+    thermal_topic: str | None = None
+    slop: float = 0.02
+    offset: float = 0.0
+    queue_size: int = 30
+    every: int = 1
+    max_frames: int | None = None
+    max_side: int = 0
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("kind", self.kind, SOURCE_KINDS)
+        if self.kind in ("folder", "rosbag") and not self.path:
+            raise ConfigError(f"a {self.kind} source needs 'path'")
+        if self.kind == "video" and not (self.visible and self.thermal):
+            raise ConfigError("a video source needs 'visible' and 'thermal' video files")
+        if self.kind == "rosbag" and not (self.visible_topic and self.thermal_topic):
+            raise ConfigError("a rosbag source needs 'visible_topic' and 'thermal_topic'")
+        if self.references and self.kind != "folder":
+            raise ConfigError("'references' (precomputed teacher outputs) needs a folder source")
+        check_min("every", self.every, 1)
+        check_min("max_side", self.max_side, 0)
+        check_min("queue_size", self.queue_size, 1)
+        if self.max_frames is not None:
+            check_min("max_frames", self.max_frames, 1)
+        if self.slop < 0:
+            raise ConfigError(f"slop must be >= 0 seconds, got {self.slop}")
+
+    @property
+    def label(self) -> str:
+        """Short name of the source for frame keys."""
+        if self.name:
+            return self.name
+        base = Path(self.path or self.visible or "source")
+        return base.stem if self.kind == "video" else (base.name or str(base))
+
+
+@dataclass
+class DataConfig:
+    """Training data: sources, shared preprocessing and the crop plan.
+
+    Attributes:
+        sources: frame sources (at least one).
+        thermal: thermal normalisation, as in the node (:class:`ThermalConfig`).
+        alignment: thermal-to-visible registration, as in the node (:class:`AlignmentConfig`).
+        crop_size: side of the square training crops in pixels.
+        crops_per_epoch: crops per epoch (over all ranks).
+        fixed_crops: cut the crops once (the same crops every epoch, as the MMDRFuse paper's
+            pre-cut patches; needed by the dynamic refresh memory) instead of anew per epoch.
+        flips: random horizontal and vertical flips.
+        cache_dir: folder for decoded frames (``.npz``), reused by later runs; None keeps the
+            cache in memory only.
+    """
+
+    sources: list[SourceConfig] = field(default_factory=list)
+    thermal: ThermalConfig = field(default_factory=ThermalConfig)
+    alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
+    crop_size: int = 128
+    crops_per_epoch: int = 1000
+    fixed_crops: bool = False
+    flips: bool = True
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            raise ConfigError("data.sources must list at least one source")
+        check_min("crop_size", self.crop_size, 8)
+        check_min("crops_per_epoch", self.crops_per_epoch, 1)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation schedule and bookkeeping.
+
+    Attributes:
+        epochs: passes over ``crops_per_epoch`` crops.
+        batch_size: crops per step and rank.
+        lr: Adam learning rate (stages may set per-group rates).
+        num_workers: DataLoader worker processes (0: load in the training process).
+        checkpoint_every: steps between checkpoints (an interruption loses at most this many).
+        log_every: steps between TensorBoard scalars.
+        max_steps: stop after this many steps in total (for smoke tests), None for no limit.
+        grad_clip: clip the gradient norm to this value (0: off).
+    """
+
+    epochs: int = 1
+    batch_size: int = 8
+    lr: float = 1e-4
+    num_workers: int = 0
+    checkpoint_every: int = 100
+    log_every: int = 10
+    max_steps: int | None = None
+    grad_clip: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_min("epochs", self.epochs, 1)
+        check_min("batch_size", self.batch_size, 1)
+        check_min("num_workers", self.num_workers, 0)
+        check_min("checkpoint_every", self.checkpoint_every, 1)
+        check_min("log_every", self.log_every, 1)
+        if self.max_steps is not None:
+            check_min("max_steps", self.max_steps, 1)
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+
+
+@dataclass
+class TeacherSourceConfig:
+    """The teacher that the LUT and mini-model stages learn from.
+
+    Attributes:
+        kind: ``artifact`` (a lutfuse ``.safetensors``, e.g. from ``lutfuse train teacher``),
+            ``torchscript`` (a ``torch.jit`` file called as ``model(visible_rgb, infrared)``),
+            ``onnx`` (inputs ``visible_rgb`` and ``infrared``, first output the fused
+            luminance) or ``folder`` (precomputed references given per source).
+        path: the model file (not used by ``folder``).
+        cache_dir: where a live teacher's full-frame outputs are cached for the ``lut`` stage
+            (in a sub-folder named after the teacher's hash); None: ``<run_dir>/teacher_outputs``.
+    """
+
+    kind: str = "artifact"
+    path: str | None = None
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("teacher.kind", self.kind, TEACHER_KINDS)
+        if self.kind != "folder" and not self.path:
+            raise ConfigError(f"teacher.path is required for a {self.kind} teacher")
+
+
+@dataclass
+class FusionLossConfig:
+    """MMDRFuse losses (teacher and mini-model stages).
+
+    ``total = theta * distill + lambda * (gamma * L_int + delta * L_grad + L_percep) + refresh``.
+
+    Attributes:
+        gamma: intensity (max) weight.
+        delta: gradient (max) weight.
+        theta: digestible distillation weight (0 for the teacher).
+        lam: comprehensive loss weight (lambda).
+        gradient_target: ``max_of_gradients`` (max of the sources' Sobel magnitudes) or
+            ``gradient_of_max`` (Sobel magnitude of max(IR, VIS), the official code's choice).
+        perceptual_weights: VGG-19 weights file (a torchvision-layout state dict); None turns
+            the perceptual terms off (ImageNet weights cannot be downloaded here).
+        perceptual_imagenet_normalise: normalise VGG inputs with the ImageNet mean and std.
+        refresh: use the dynamic refresh strategy (needs ``data.fixed_crops``).
+        refresh_weight: multiplier of ``gap_s L_s + gap_g L_g`` (paper 1; official code 10).
+        feature_distillation: also align the 4-channel features (needs a teacher exposing
+            them: a FusionTeacher artifact); otherwise only the outputs are aligned.
+    """
+
+    gamma: float = 2.0
+    delta: float = 0.1
+    theta: float = 0.0
+    lam: float = 1.0
+    gradient_target: str = "max_of_gradients"
+    perceptual_weights: str | None = None
+    perceptual_imagenet_normalise: bool = False
+    refresh: bool = True
+    refresh_weight: float = 1.0
+    feature_distillation: bool = True
+
+    def __post_init__(self) -> None:
+        check_choice("loss.gradient_target", self.gradient_target, GRADIENT_TARGETS)
+        for name in ("gamma", "delta", "theta", "lam", "refresh_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass
+class TeacherModelConfig:
+    """Architecture of the MM-Net teacher trained by the ``teacher`` stage."""
+
+    width: int = 32
+
+    def __post_init__(self) -> None:
+        check_min("teacher_model.width", self.width, 1)
+
+
+@dataclass
+class LutConfig:
+    """MM-LUT stage (LUT-Fuse).
+
+    Attributes:
+        mode: ``distill`` (learnable LUT and context net against the teacher) or
+            ``quantise`` (the classic non-learnable LUT: each cell holds the mean teacher
+            output of the training pixels that fall in it; no gradient steps).
+        bins: lattice points per axis.
+        lattice: ``official`` or ``endpoint`` axis layout.
+        context_channels: hidden width of the context network.
+        context_blocks: middle blocks of the context network.
+        init: start of distillation: ``quantise`` (the quantisation LUT, paper), or
+            ``analytic_max`` / ``zeros``.
+        lut_lr: learning rate of the table (None: ``train.lr``).
+        context_lr: learning rate of the context network (None: ``train.lr``).
+        l1_weight: weight of L1(output, teacher).
+        ssim_weight: weight of the SSIM loss (output vs visible luminance + output vs IR).
+        ssim_window: Gaussian window side of that SSIM (sigma 1.5).
+        monotonicity_weight: weight of the monotonicity regulariser (official 10).
+        smoothness_weight: weight of the smoothness regulariser (official 1e-4).
+        quantise_pixels_per_frame: pixels sampled per frame to fill the quantisation LUT.
+    """
+
+    mode: str = "distill"
+    bins: int = 17
+    lattice: str = "endpoint"
+    context_channels: int = 16
+    context_blocks: int = 3
+    init: str = "quantise"
+    lut_lr: float | None = None
+    context_lr: float | None = None
+    l1_weight: float = 1.0
+    ssim_weight: float = 1.0
+    ssim_window: int = 11
+    monotonicity_weight: float = 10.0
+    smoothness_weight: float = 1e-4
+    quantise_pixels_per_frame: int = 65536
+
+    def __post_init__(self) -> None:
+        check_choice("lut.mode", self.mode, LUT_MODES)
+        check_choice("lut.init", self.init, LUT_INITS)
+        check_choice("lut.lattice", self.lattice, ("official", "endpoint"))
+        check_min("lut.bins", self.bins, 2)
+        check_min("lut.context_channels", self.context_channels, 1)
+        check_min("lut.context_blocks", self.context_blocks, 0)
+        check_min("lut.ssim_window", self.ssim_window, 3)
+        check_min("lut.quantise_pixels_per_frame", self.quantise_pixels_per_frame, 1)
+
+
+@dataclass
+class MiniConfig:
+    """Mini-model stage (MMDRFuse student).
+
+    Attributes:
+        hidden: width of the hidden layer (4: the 113-parameter model).
+        quantise_input: round the visible luminance to 8 bits, as the node sees it.
+        init_decoder_from_teacher: copy the teacher's last conv (4 -> 1) into the student's
+            second layer, as the official code does (FusionTeacher artifact teachers only).
+        cache_teacher: keep the teacher's features and outputs per fixed crop in memory (the
+            teacher then runs once per crop instead of once per crop and epoch).
+    """
+
+    hidden: int = 4
+    quantise_input: bool = True
+    init_decoder_from_teacher: bool = True
+    cache_teacher: bool = True
+
+    def __post_init__(self) -> None:
+        check_min("mini.hidden", self.hidden, 1)
+
+
+@dataclass
+class ValidationConfig:
+    """End-of-run evaluation with :mod:`lutfuse_ros.metrics`.
+
+    Used only to report metrics (never to pick checkpoints), so it may be a held-out test set.
+
+    Attributes:
+        visible: folder of visible images (None: no validation).
+        thermal: folder of thermal images matched by file stem.
+        max_pairs: evaluate at most this many pairs (sorted by name).
+        baselines: add the average and max(ir, vi) rows to the table.
+    """
+
+    visible: str | None = None
+    thermal: str | None = None
+    max_pairs: int | None = None
+    baselines: bool = True
+
+    def __post_init__(self) -> None:
+        if bool(self.visible) != bool(self.thermal):
+            raise ConfigError("validation needs both 'visible' and 'thermal' folders (or neither)")
+
+
+@dataclass
+class TrainingConfig:
+    """A whole training run.
+
+    Attributes:
+        stage: ``teacher``, ``lut`` or ``mini``.
+        name: artifact name (manifest ``name``).
+        output: destination ``.safetensors`` of the trained model.
+        run_dir: folder for checkpoints, logs, TensorBoard, the loss curve and validation.
+        seed: seed of the crop plan, the shuffling and the initialisation.
+        device: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
+        description: one sentence for the manifest.
+        data: training data.
+        train: schedule.
+        teacher: the teacher (``lut`` and ``mini`` stages).
+        teacher_model: architecture (``teacher`` stage).
+        lut: ``lut`` stage settings.
+        mini: ``mini`` stage settings.
+        loss: MMDRFuse losses (``teacher`` and ``mini`` stages).
+        validation: end-of-run evaluation.
+    """
+
+    stage: str
+    name: str
+    output: str
+    run_dir: str
+    seed: int = 0
+    device: str = "auto"
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    teacher: TeacherSourceConfig | None = None
+    teacher_model: TeacherModelConfig = field(default_factory=TeacherModelConfig)
+    lut: LutConfig = field(default_factory=LutConfig)
+    mini: MiniConfig = field(default_factory=MiniConfig)
+    loss: FusionLossConfig = field(default_factory=FusionLossConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    source_text: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        check_choice("stage", self.stage, STAGES)
+        if not self.output.endswith(".safetensors"):
+            raise ConfigError(f"output must be a .safetensors path, got {self.output!r}")
+        if self.stage in ("lut", "mini") and self.teacher is None:
+            raise ConfigError(f"the {self.stage} stage needs a 'teacher' section")
+        if self.teacher is not None and self.teacher.kind == "folder" and not all(
+                s.references for s in self.data.sources):
+            raise ConfigError("a folder teacher needs 'references' on every data source")
+        if self.stage in ("teacher", "mini") and self.loss.refresh and not self.data.fixed_crops:
+            raise ConfigError("loss.refresh (dynamic refresh) remembers outputs per crop and "
+                              "needs data.fixed_crops: true")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+
+
+def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> TrainingConfig:
+    """Read a training YAML file.
+
+    Args:
+        path: the YAML file.
+        overrides: ``dotted.key=value`` strings applied on top (value parsed as YAML), e.g.
+            ``train.max_steps=5``.
+
+    Raises:
+        ConfigError: unreadable file, unknown keys, wrong types or invalid values.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read training config {path}: {error}") from None
+    return parse_config(text, overrides, origin=str(path))
+
+
+def parse_config(text: str, overrides: list[str] | None = None,
+                 origin: str = "<config>") -> TrainingConfig:
+    """Parse YAML text into a :class:`TrainingConfig` (see :func:`load_config`)."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{origin}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: a training config must be a YAML mapping")
+    for override in overrides or []:
+        apply_override(raw, override)
+    config = build_dataclass(TrainingConfig, raw)
+    config.source_text = text if not overrides else (
+        text + "\n# overrides: " + ", ".join(overrides) + "\n")
+    return config
+
+
+def resolve_path(path: str | None) -> Path | None:
+    """Expand ``~`` and ``$VARS`` of a config path (relative paths stay relative to the CWD)."""
+    if path is None:
+        return None
+    return Path(os.path.expandvars(os.path.expanduser(path)))
+
+
+def config_to_dict(config: TrainingConfig) -> dict:
+    """The effective configuration as plain data (for manifests and logs)."""
+    data = dataclasses.asdict(config)
+    data.pop("source_text", None)
+    return data

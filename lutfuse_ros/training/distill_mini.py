@@ -1,0 +1,122 @@
+"""The ``mini`` stage: MMDRFuse digestible distillation of the 113-parameter mini-model.
+
+``total = theta L_distill + lambda (gamma L_int + delta L_grad [+ L_percep]) + L_refresh``
+with the paper's student hyper-parameters by default (gamma 0.5, delta 0.05, theta 5,
+lambda 1). The teacher runs on the same crops; with ``mini.cache_teacher`` and fixed crops its
+features and outputs are computed once per crop.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import nn
+
+from lutfuse_ros.models import FusionTeacher, MiniFusionNet
+from lutfuse_ros.training.datasets import FrameStore
+from lutfuse_ros.training.references import attach_source_references
+from lutfuse_ros.training.stage import FusionObjective, Stage
+from lutfuse_ros.training.teacher import ArtifactTeacher, build_teacher
+
+LOG = logging.getLogger(__name__)
+
+
+class _FeaturesForward(nn.Module):
+    """Makes ``forward_features`` the ``forward`` (so DistributedDataParallel sees it)."""
+
+    def __init__(self, model: MiniFusionNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, visible_rgb, infrared):
+        return self.model.forward_features(visible_rgb, infrared)
+
+
+class MiniStage(Stage):
+    """Distil a :class:`~lutfuse_ros.models.MiniFusionNet` from a teacher."""
+
+    description = ("MMDRFuse-style 113-parameter mini-model distilled by lutfuse from its own "
+                   "teacher (digestible distillation, comprehensive loss, dynamic refresh).")
+
+    def prepare(self, store: FrameStore, num_crops: int) -> None:
+        config = self.config
+        torch.manual_seed(config.seed)
+        self.teacher = build_teacher(config.teacher)
+        if self.teacher is None:
+            self.needs_reference = True
+            attach_source_references(store)
+        else:
+            self.teacher.to(self.device)
+        self.model = MiniFusionNet(config.mini.hidden, config.mini.quantise_input).to(self.device)
+        self._maybe_copy_decoder()
+        self.train_module = _FeaturesForward(self.model)
+        self.objective = FusionObjective(config.loss, num_crops, config.data.crop_size,
+                                         self.dist, self.device)
+        self.use_features = bool(config.loss.feature_distillation and self.teacher is not None
+                                 and self.teacher.provides_features)
+        if config.loss.theta > 0 and not self.use_features:
+            LOG.warning("digestible distillation aligns outputs only (the teacher exposes no "
+                        "4-channel features or loss.feature_distillation is off)")
+        self._cache: dict[int, tuple[torch.Tensor | None, torch.Tensor]] | None = (
+            {} if config.mini.cache_teacher and config.data.fixed_crops and self.teacher else None)
+
+    def _maybe_copy_decoder(self) -> None:
+        if not self.config.mini.init_decoder_from_teacher:
+            return
+        teacher = self.teacher
+        if (isinstance(teacher, ArtifactTeacher) and isinstance(teacher.model, FusionTeacher)
+                and self.config.mini.hidden == 4):
+            with torch.no_grad():
+                self.model.conv2[1].weight.copy_(teacher.model.conv00[1].weight)
+                self.model.conv2[1].bias.copy_(teacher.model.conv00[1].bias)
+            LOG.info("mini-model decoder initialised from the teacher's last layer")
+        else:
+            LOG.info("mini.init_decoder_from_teacher skipped: needs a FusionTeacher artifact "
+                     "teacher and hidden=4")
+
+    def _teacher_outputs(self, batch: dict) -> tuple[torch.Tensor | None, torch.Tensor]:
+        if self.teacher is None:
+            return None, batch["reference"]
+        if self._cache is None:
+            return self.teacher.run(batch["visible"], batch["infrared"])
+        indices = batch["index"].tolist()
+        missing = [i for i, index in enumerate(indices) if index not in self._cache]
+        if missing:
+            rows = torch.tensor(missing, device=batch["visible"].device)
+            features, output = self.teacher.run(batch["visible"][rows], batch["infrared"][rows])
+            for row, i in enumerate(missing):
+                self._cache[indices[i]] = (
+                    features[row].to("cpu", torch.float16) if features is not None else None,
+                    output[row].to("cpu", torch.float16))
+        entries = [self._cache[index] for index in indices]
+        output = torch.stack([e[1] for e in entries]).float().to(self.device)
+        features = (torch.stack([e[0] for e in entries]).float().to(self.device)
+                    if entries[0][0] is not None else None)
+        return features, output
+
+    def training_step(self, model, batch):
+        features, output = model(batch["visible"], batch["infrared"])
+        teacher_features, teacher_output = self._teacher_outputs(batch)
+        if self.use_features and teacher_features is not None:
+            student, teacher = [features, output], [teacher_features, teacher_output]
+        else:
+            student, teacher = [output], [teacher_output]
+        return self.objective(output, batch, student, teacher)
+
+    def extra_state(self) -> dict:
+        return self.objective.state_dict()
+
+    def load_extra_state(self, state: dict) -> None:
+        self.objective.load_state_dict(state)
+
+    def provenance(self) -> dict:
+        loss = self.config.loss
+        return {"teacher": self.teacher.describe() if self.teacher else
+                {"kind": "folder", "references": "per data source"},
+                "objective": f"{loss.theta} L_distill + {loss.lam} * ({loss.gamma} L_int + "
+                             f"{loss.delta} L_grad"
+                             f"{' + L_percep' if loss.perceptual_weights else ''})"
+                             f"{' + refresh' if loss.refresh else ''}",
+                "feature_distillation": self.use_features,
+                "perceptual": bool(loss.perceptual_weights)}

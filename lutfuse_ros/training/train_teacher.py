@@ -1,0 +1,40 @@
+"""The ``teacher`` stage: the MMDRFuse MM-Net teacher trained with the comprehensive loss and
+dynamic refresh (theta = 0: no distillation)."""
+
+from __future__ import annotations
+
+import torch
+
+from lutfuse_ros.models import FusionTeacher
+from lutfuse_ros.training.datasets import FrameStore
+from lutfuse_ros.training.stage import FusionObjective, Stage
+
+
+class TeacherStage(Stage):
+    """Train a :class:`~lutfuse_ros.models.FusionTeacher` from the sources alone."""
+
+    description = ("MMDRFuse-style MM-Net teacher (dense encoder-decoder) trained by lutfuse "
+                   "with the comprehensive loss and dynamic refresh.")
+
+    def prepare(self, store: FrameStore, num_crops: int) -> None:
+        torch.manual_seed(self.config.seed)
+        self.model = FusionTeacher(width=self.config.teacher_model.width).to(self.device)
+        self.objective = FusionObjective(self.config.loss, num_crops, self.config.data.crop_size,
+                                         self.dist, self.device)
+
+    def training_step(self, model, batch):
+        output = model(batch["visible"], batch["infrared"])
+        return self.objective(output, batch)
+
+    def extra_state(self) -> dict:
+        return self.objective.state_dict()
+
+    def load_extra_state(self, state: dict) -> None:
+        self.objective.load_state_dict(state)
+
+    def provenance(self) -> dict:
+        loss = self.config.loss
+        return {"objective": f"{loss.lam} * ({loss.gamma} L_int + {loss.delta} L_grad"
+                             f"{' + L_percep' if loss.perceptual_weights else ''})"
+                             f"{' + refresh' if loss.refresh else ''}",
+                "perceptual": bool(loss.perceptual_weights)}

@@ -1,0 +1,292 @@
+"""Process harness of the fusion-node integration tests: publisher -> node -> recorder.
+
+Each test gets a :class:`RosGraph` (fixture ``ros_graph``): its own ``ROS_DOMAIN_ID`` and
+namespace, a temporary folder, and processes that are always stopped at the end (SIGINT,
+then SIGTERM, then SIGKILL). Shared-memory segments that a SIGKILLed process of the test
+left in ``/dev/shm`` are removed when they can be identified: created during the test and no
+longer locked by a live owner (Fast DDS holds an ``flock`` on ``fastdds_<id>_el`` while the
+segment is in use, which is how ``fastdds shm clean`` recognises zombies).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import itertools
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SHM_DIR = Path("/dev/shm")
+_SEGMENT_LOCK = re.compile(r"^fastdds_[0-9a-z]{16}_el$")
+_COUNTER = itertools.count()
+
+
+def wait_for(condition, timeout: float, interval: float = 0.05, what: Any = "condition") -> None:
+    """Poll ``condition()`` until true; fail after ``timeout`` s (``what``: text or callable)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for "
+                        f"{what() if callable(what) else what}")
+        time.sleep(interval)
+
+
+def _segment_locks() -> set[str]:
+    try:
+        return {name for name in os.listdir(SHM_DIR) if _SEGMENT_LOCK.match(name)}
+    except FileNotFoundError:
+        return set()
+
+
+def _is_locked(path: Path) -> bool:
+    try:
+        with open(path, "ab") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+
+
+@dataclass
+class Recording:
+    """What a recorder process saved."""
+
+    stamp_ns: np.ndarray
+    receive_ns: np.ndarray
+    frame_id: np.ndarray
+    images: np.ndarray | None
+    diagnostics: list[dict]
+
+    @property
+    def measured(self) -> np.ndarray:
+        """Mask of the measured (non warm-up) messages."""
+        return self.frame_id != "warmup"
+
+    def statuses(self, namespace: str) -> list[dict]:
+        """Diagnostic statuses published by the node in ``namespace``."""
+        return [s for s in self.diagnostics if s["name"].startswith(f"{namespace}/")]
+
+
+@dataclass
+class RosGraph:
+    """Processes of one test on a private ROS domain and namespace."""
+
+    tmp: Path
+    domain_id: int
+    namespace: str
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    killed: list[str] = field(default_factory=list)
+    segments_before: set[str] = field(default_factory=_segment_locks)
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ, ROS_DOMAIN_ID=str(self.domain_id), PYTHONUNBUFFERED="1",
+                   RCUTILS_COLORIZED_OUTPUT="0")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        return env
+
+    def ros_args(self) -> list[str]:
+        return ["--ros-args", "-r", f"__ns:={self.namespace}"]
+
+    def start(self, name: str, command: list[str]) -> subprocess.Popen:
+        """Start a process with its output in ``<tmp>/<name>.log``."""
+        log = open(self.tmp / f"{name}.log", "wb")
+        process = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        self.processes[name] = process
+        return process
+
+    def log(self, name: str) -> str:
+        """Output of a process so far."""
+        path = self.tmp / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def write_params(self, parameters: dict[str, Any], name: str = "params.yaml") -> Path:
+        """Write a parameters file (nested dicts allowed) for all nodes."""
+        path = self.tmp / name
+        path.write_text(yaml.safe_dump({"/**": {"ros__parameters": parameters}}))
+        return path
+
+    def start_node(self, parameters: dict[str, Any] | None = None, *extra: str,
+                   name: str = "node") -> subprocess.Popen:
+        """``lutfuse node`` with config/fuse.yaml, then ``parameters``, then ``extra`` args."""
+        command = [sys.executable, "-m", "lutfuse_ros.cli.main", "node", *self.ros_args(),
+                   "--params-file", str(REPO / "config" / "fuse.yaml")]
+        if parameters:
+            command += ["--params-file", str(self.write_params(parameters, f"{name}.yaml"))]
+        return self.start(name, command + list(extra))
+
+    def wait_until_active(self, name: str = "node", timeout: float = 90.0) -> None:
+        """Wait for the node's ``active:`` log line (or fail with its log if it exits)."""
+        process = self.processes[name]
+
+        def active() -> bool:
+            if process.poll() is not None:
+                pytest.fail(f"{name} exited with {process.returncode}:\n{self.log(name)}")
+            return "]: active: " in self.log(name)
+
+        wait_for(active, timeout, what=lambda: f"{name} to become active:\n{self.log(name)}")
+
+    def traffic(self, role: str, name: str, *options: str, timeout: float = 120.0,
+                ) -> subprocess.Popen:
+        """Start ``python -m lutfuse_ros.ros.traffic <role>`` in this graph."""
+        command = [sys.executable, "-m", "lutfuse_ros.ros.traffic", "--timeout", str(timeout),
+                   role, *options, *self.ros_args()]
+        return self.start(name, command)
+
+    def run_traffic(self, publish: list[str], record: list[str] | None = None,
+                    timeout: float = 120.0) -> tuple[list[dict], Recording]:
+        """Publish measured pairs and record ``fused/image``; return the log and recording.
+
+        The recorder starts first; the publisher sends warm-up pairs until the recorder has
+        an output, then the measured pairs.
+        """
+        ready, done = self.tmp / "ready", self.tmp / "done"
+        out, log = self.tmp / "recording.npz", self.tmp / "published.json"
+        recorder = self.traffic("record", "recorder", "--ready-file", str(ready), "--done-file",
+                                str(done), "--out", str(out), *(record or []),
+                                timeout=timeout)
+        publisher = self.traffic("publish", "publisher", "--ready-file", str(ready),
+                                 "--done-file", str(done), "--log", str(log),
+                                 "--linger-until", str(out), *publish,
+                                 timeout=timeout)
+        for name, process in (("publisher", publisher), ("recorder", recorder)):
+            try:
+                code = process.wait(timeout + 30)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"{name} did not finish:\n{self.log(name)}")
+            assert code == 0, f"{name} exited with {code}:\n{self.log(name)}\nnode:\n" \
+                              f"{self.log('node')}"
+        return json.loads(log.read_text())["pairs"], load_recording(out)
+
+    def stop(self, name: str, timeout: float = 15.0) -> int:
+        """SIGINT, then SIGTERM, then SIGKILL; return the exit code."""
+        process = self.processes[name]
+        for sig, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 5.0),
+                          (signal.SIGKILL, 10.0)):
+            if process.poll() is not None:
+                break
+            if sig == signal.SIGKILL:
+                self.killed.append(name)
+            process.send_signal(sig)
+            try:
+                process.wait(wait)
+            except subprocess.TimeoutExpired:
+                continue
+        return process.wait()
+
+    def close(self) -> None:
+        """Stop every process, then remove this test's zombie shared-memory segments."""
+        for name in list(self.processes):
+            self.stop(name)
+        if self.killed:
+            for lock_name in _segment_locks() - self.segments_before:
+                lock = SHM_DIR / lock_name
+                if not _is_locked(lock):
+                    for path in (lock, SHM_DIR / lock_name[:-3]):
+                        path.unlink(missing_ok=True)
+
+
+def load_recording(path: Path) -> Recording:
+    """Read a recorder's ``.npz``."""
+    with np.load(path, allow_pickle=True) as data:
+        images = data["images"] if "images" in data.files else None
+        return Recording(data["stamp_ns"], data["receive_ns"], data["frame_id"], images,
+                         json.loads(str(data["diagnostics_json"])))
+
+
+def open_graph(tmp_path: Path):
+    """Generator behind each test module's ``ros_graph`` fixture: a private ROS domain and
+    namespace, with cleanup of every started process."""
+    pytest.importorskip("rclpy", reason="rclpy is not installed")
+    index = next(_COUNTER)
+    domain_id = 1 + (os.getpid() * 7 + index * 13) % 100
+    graph = RosGraph(tmp_path, domain_id, f"/lutfuse_test_{os.getpid()}_{index}")
+    try:
+        yield graph
+    finally:
+        graph.close()
+
+
+class LifecycleClient:
+    """Drive a lifecycle node's services from the test process (own rclpy context).
+
+    Args:
+        domain_id: the graph's ROS domain.
+        node_name: fully qualified node name (``/ns/fusion_node``).
+    """
+
+    def __init__(self, domain_id: int, node_name: str) -> None:
+        import rclpy
+        from lifecycle_msgs.srv import ChangeState, GetState
+        from rcl_interfaces.srv import SetParameters
+        from rclpy.signals import SignalHandlerOptions
+
+        self._rclpy = rclpy
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain_id,
+                   signal_handler_options=SignalHandlerOptions.NO)
+        self.node = rclpy.create_node("lutfuse_test_lifecycle_client", context=self.context)
+        self._clients = {
+            "change_state": self.node.create_client(ChangeState, f"{node_name}/change_state"),
+            "get_state": self.node.create_client(GetState, f"{node_name}/get_state"),
+            "set_parameters": self.node.create_client(SetParameters,
+                                                      f"{node_name}/set_parameters"),
+        }
+
+    def _call(self, name: str, request, timeout: float = 60.0):
+        client = self._clients[name]
+        if not client.wait_for_service(timeout_sec=timeout):
+            pytest.fail(f"service {client.srv_name} did not appear within {timeout} s")
+        future = client.call_async(request)
+        executor = self._rclpy.executors.SingleThreadedExecutor(context=self.context)
+        executor.add_node(self.node)
+        try:
+            executor.spin_until_future_complete(future, timeout_sec=timeout)
+        finally:
+            executor.remove_node(self.node)
+            executor.shutdown()
+        if not future.done():
+            pytest.fail(f"service {client.srv_name} did not answer within {timeout} s")
+        return future.result()
+
+    def state(self) -> str:
+        """Label of the current lifecycle state."""
+        from lifecycle_msgs.srv import GetState
+
+        return self._call("get_state", GetState.Request()).current_state.label
+
+    def transition(self, label: str) -> bool:
+        """Request a transition by label (``configure``, ``activate`` ...); its success."""
+        from lifecycle_msgs.srv import ChangeState
+
+        request = ChangeState.Request()
+        request.transition.label = label
+        return self._call("change_state", request).success
+
+    def set_parameter(self, name: str, value: Any) -> tuple[bool, str]:
+        """Set one parameter; return ``(successful, reason)``."""
+        from rcl_interfaces.srv import SetParameters
+        from rclpy.parameter import Parameter
+
+        message = Parameter(name, value=value).to_parameter_msg()
+        request = SetParameters.Request(parameters=[message])
+        result = self._call("set_parameters", request).results[0]
+        return result.successful, result.reason
+
+    def close(self) -> None:
+        self.node.destroy_node()
+        self._rclpy.try_shutdown(context=self.context)
