@@ -7,7 +7,8 @@ record`` records a topic (``fused/image`` by default, optionally ``/diagnostics`
 profile as the node does. They synchronise through marker files rather than fixed sleeps:
 
 1. the recorder touches ``--ready-file`` when its first message arrives;
-2. the publisher sends warm-up pairs (``frame_id`` ``warmup``) until that file exists, then
+2. the publisher sends warm-up pairs (``frame_id`` ``warmup``) until that file (every
+   ``--ready-file`` given, for several recorders) exists, then
    the measured pairs (``frame_id`` ``camera``), then touches ``--done-file``;
 3. the recorder exits once the done file exists and no message came for ``--idle`` seconds;
 4. the publisher keeps its publishers until ``--linger-until`` exists (the recording), so
@@ -131,8 +132,8 @@ def run_publisher(args: argparse.Namespace, ros_args: list[str]) -> int:
                 return 3
             time.sleep(0.02)
         if args.ready_file:
-            ready = Path(args.ready_file)
-            while not ready.exists():
+            ready_files = [Path(path) for path in args.ready_file]
+            while not all(path.exists() for path in ready_files):
                 if time.monotonic() > deadline:
                     print("publisher: the recorder never became ready", file=sys.stderr)
                     return 3
@@ -272,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--corrupt-every", type=int, default=0,
                          help=f"break every Nth pair, in turn: {', '.join(CORRUPTIONS)}")
     publish.add_argument("--seed", type=int, default=0)
-    publish.add_argument("--ready-file", help="send warm-up pairs until this file exists")
+    publish.add_argument("--ready-file", action="append",
+                         help="send warm-up pairs until this file exists (repeatable: all)")
     publish.add_argument("--done-file", help="touch this file when finished")
     publish.add_argument("--log", help="write the measured pairs as JSON here")
     publish.add_argument("--linger-until", help="keep the publishers until this file exists "

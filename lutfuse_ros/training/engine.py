@@ -109,6 +109,7 @@ class _Run:
 
     def execute(self) -> TrainingResult:
         self._check_outputs()
+        session_start = time.monotonic()
         config = self.config
         torch.manual_seed(config.seed)
         np.random.seed(config.seed % (2 ** 32))
@@ -119,7 +120,6 @@ class _Run:
         stage = create_stage(config, self.device, self.dist)
         stage.prepare(store, config.data.crops_per_epoch)
         self.stage = stage
-        session_start = time.monotonic()
         if stage.trainable:
             self._fit(stage, store, session_start)
         else:

@@ -3,9 +3,10 @@
 Each test gets a :class:`RosGraph` (fixture ``ros_graph``): its own ``ROS_DOMAIN_ID`` and
 namespace, a temporary folder, and processes that are always stopped at the end (SIGINT,
 then SIGTERM, then SIGKILL). Shared-memory segments that a SIGKILLed process of the test
-left in ``/dev/shm`` are removed when they can be identified: created during the test and no
-longer locked by a live owner (Fast DDS holds an ``flock`` on ``fastdds_<id>_el`` while the
-segment is in use, which is how ``fastdds shm clean`` recognises zombies).
+left in ``/dev/shm`` (segments and ports) are removed when they can be identified: created
+during the test and no longer locked by a live owner (Fast DDS holds an ``flock`` on
+``fastdds_<id>_el`` while a segment or port is in use, which is how ``fastdds shm clean``
+recognises zombies).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 SHM_DIR = Path("/dev/shm")
-_SEGMENT_LOCK = re.compile(r"^fastdds_[0-9a-z]{16}_el$")
+_SEGMENT_LOCK = re.compile(r"^fastdds_([0-9a-z]{16}|port\d{1,5})_el$")
 _COUNTER = itertools.count()
 
 
@@ -148,11 +149,13 @@ class RosGraph:
         return self.start(name, command)
 
     def run_traffic(self, publish: list[str], record: list[str] | None = None,
-                    timeout: float = 120.0) -> tuple[list[dict], Recording]:
+                    timeout: float = 120.0, also_ready: tuple[Path, ...] = (),
+                    ) -> tuple[list[dict], Recording]:
         """Publish measured pairs and record ``fused/image``; return the log and recording.
 
-        The recorder starts first; the publisher sends warm-up pairs until the recorder has
-        an output, then the measured pairs.
+        The recorder starts first; the publisher sends warm-up pairs until the recorder (and
+        every recorder whose ready file is in ``also_ready``) has an output, then the
+        measured pairs.
         """
         ready, done = self.tmp / "ready", self.tmp / "done"
         out, log = self.tmp / "recording.npz", self.tmp / "published.json"
@@ -162,6 +165,8 @@ class RosGraph:
         publisher = self.traffic("publish", "publisher", "--ready-file", str(ready),
                                  "--done-file", str(done), "--log", str(log),
                                  "--linger-until", str(out), *publish,
+                                 *(option for path in also_ready
+                                   for option in ("--ready-file", str(path))),
                                  timeout=timeout)
         for name, process in (("publisher", publisher), ("recorder", recorder)):
             try:
@@ -196,7 +201,8 @@ class RosGraph:
             for lock_name in _segment_locks() - self.segments_before:
                 lock = SHM_DIR / lock_name
                 if not _is_locked(lock):
-                    for path in (lock, SHM_DIR / lock_name[:-3]):
+                    stem = lock_name[:-3]
+                    for path in (lock, SHM_DIR / stem, SHM_DIR / f"sem.{stem}_mutex"):
                         path.unlink(missing_ok=True)
 
 

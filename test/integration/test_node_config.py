@@ -43,11 +43,14 @@ def test_valid_params_file_applies(ros_graph):
                    "stamp_source": "thermal", "max_rate": 15.0, "compressed": "jpeg"}})
     ros_graph.wait_until_active()
     compressed_out = ros_graph.tmp / "compressed.npz"
+    compressed_ready = ros_graph.tmp / "compressed_ready"
     compressed = ros_graph.traffic("record", "compressed", "--topic", "fused/image/compressed",
-                                   "--type", "compressed", "--done-file",
-                                   str(ros_graph.tmp / "done"), "--out", str(compressed_out))
+                                   "--type", "compressed", "--ready-file", str(compressed_ready),
+                                   "--done-file", str(ros_graph.tmp / "done"), "--out",
+                                   str(compressed_out))
     published, recording = ros_graph.run_traffic(
-        ["--rate", "30", "--count", "60", "--thermal-offset", "0.05"], ["--save-images"])
+        ["--rate", "30", "--count", "60", "--thermal-offset", "0.05"], ["--save-images"],
+        also_ready=(compressed_ready,))
     assert compressed.wait(60) == 0, ros_graph.log("compressed")
 
     # Pairs only form if sync.thermal_offset cancels the 50 ms offset (slop is 25 ms); the

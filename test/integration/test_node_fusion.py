@@ -154,7 +154,8 @@ def test_overload_drops_pairs_without_backlog(ros_graph, slow_artifact):
     final = statuses[-1]["values"]
     dropped = int(final["total queue drops (newer pair won)"])
     pairs, fused = int(final["total pairs"]), int(final["total published"])
-    assert dropped > 0 and fused == outputs + int(np.count_nonzero(~measured))
+    # (Warm-up outputs published before the recorder matched are not in the recording.)
+    assert dropped > 0 and fused >= outputs + int(np.count_nonzero(~measured))
     # Every synchronised pair is accounted for: fused, replaced by a newer one, or (at most
     # one) still pending or in progress when the input ended.
     assert pairs - 1 <= fused + dropped + int(final["total failed"]) <= pairs

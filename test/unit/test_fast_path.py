@@ -148,6 +148,17 @@ def test_mini_matches_module(hidden, quantise, size):
                                atol=1e-6, rtol=0)
 
 
+def test_mini_strips_are_seamless(monkeypatch):
+    from lutfuse_ros.backends.cpu_kernels import mini
+
+    torch.manual_seed(3)
+    model = MiniFusionNet(hidden=4).eval()
+    frame = random_frame(45, 20, seed=9)
+    monkeypatch.setattr(mini, "STRIP_PIXELS", 8 * 20)   # 8-row strips, last one 5 rows
+    np.testing.assert_allclose(build_fast_model(model, "fp32").infer_frame(frame),
+                               module_output(model, frame), atol=1e-6, rtol=0)
+
+
 @pytest.mark.parametrize("channels", [16, 8])
 def test_bf16_pipeline_stays_close_to_fp32_module(channels):
     # A smooth table like trained ones (max rule plus a context ripple): >= 50 dB. With a
@@ -265,3 +276,28 @@ def test_context_feature_maps_stay_channels_last():
     features = conv3x3_leaky_relu(network_input, fast.context._first_weights["bgr"],
                                   fast.context._first_bias, 0.2, fast.context.fused)
     assert features.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("channels", [16, 12, 8, 3])
+@pytest.mark.parametrize("size", [(5, 7), (1, 3), (37, 61)])
+def test_channel_moments_merge_packed_groups_exactly(channels, size):
+    from lutfuse_ros.backends.cpu_kernels.conv_ops import channel_moments
+
+    torch.manual_seed(channels)
+    x = (torch.randn(1, channels, *size) * 2 + 3).contiguous(memory_format=torch.channels_last)
+    mean, var = channel_moments(x)
+    torch.testing.assert_close(mean, x.double().mean((0, 2, 3)).float(), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(var, x.double().var((0, 2, 3), unbiased=False).float(),
+                               atol=1e-5, rtol=1e-5)
+
+
+def test_unfused_convolution_fallback_gives_the_same_context():
+    model = random_mmlut(bins=6, channels=8, blocks=2, seed=6)
+    frame = random_frame(17, 23, seed=6)
+    fast = build_fast_model(model, "fp32")
+    with torch.inference_mode():
+        network_input = fast.context.input_from_uint8(frame.visible, frame.thermal)
+        fused = fast.context.forward(network_input, "bgr")
+        fast.context.fused = False
+        plain = fast.context.forward(network_input, "bgr")
+    torch.testing.assert_close(plain, fused, atol=1e-5, rtol=1e-5)

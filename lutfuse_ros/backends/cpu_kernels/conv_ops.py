@@ -16,8 +16,9 @@ import torch
 import torch.nn.functional as F
 
 
-#: Channel count the channels-last statistics kernel vectorises well.
-_STATS_WIDTH = 16
+#: Row width (channels) at which the channels-last statistics kernel runs fastest: about
+#: twice as fast as at 16 (measured 1.2 vs 2.3 ms for a 640x480 16-channel bf16 map).
+_STATS_WIDTH = 64
 
 
 def fused_conv_available() -> bool:
@@ -52,9 +53,9 @@ def channel_moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and (biased) variance over H x W, as float32.
 
     Uses PyTorch's channels-last batch-norm statistics kernel (float32 accumulation; for
-    bf16 input it rounds its two results to bf16). That kernel is efficient only for 16 or
-    more channels, so narrower maps are read as ``16 / C`` pixels per row of a 16-wide
-    matrix (a free view of the channels-last memory) and the per-group moments are merged.
+    bf16 input it rounds its two results to bf16). That kernel is fastest on wide rows, so
+    the map is read as ``lcm(C, 64) / C`` pixels per row of a wider matrix (a free view of
+    the channels-last memory) and the per-group moments are merged exactly.
 
     Args:
         x: ``(1, C, H, W)`` channels-last.
@@ -202,7 +203,7 @@ def conv3x3_to_single_channel(terms: list[tuple[torch.Tensor, torch.Tensor]],
     """``conv2d(sum_k scale_k * x_k + shift, weight, bias, padding=1)`` for one output channel.
 
     oneDNN pads a single output channel to a full vector of channels (as slow as 16); this
-    computes the nine taps' channel sums as one GEMM per term, ``(9, C) @ (C, H*W)``, then
+    computes the nine taps' channel sums as one GEMM per term, ``(H*W, C) @ (C, 9)``, then
     adds the nine shifted planes in float32. The shift contributes ``weight . shift`` per
     in-bounds tap: everywhere in the interior, less the padding taps on the border (``plan``).
 
@@ -221,13 +222,14 @@ def conv3x3_to_single_channel(terms: list[tuple[torch.Tensor, torch.Tensor]],
     channels, height, width = first.shape[1:]
     dtype = first.dtype
     tap_weight = weight.reshape(channels, 9)
-    planes = None
+    taps = None
     for x, scale in terms:
-        pixels_t = x.permute(0, 2, 3, 1).reshape(-1, channels).t()
-        product = (tap_weight * scale.view(-1, 1)).t().to(dtype) @ pixels_t
-        # (an in-place bf16 addmm_ takes a slow path: a separate GEMM and add is 5x faster)
-        planes = product if planes is None else planes.add_(product)
-    planes = planes.view(9, height, width)
+        # (H*W, C) @ (C, 9) is about twice as fast as the transposed product, and an
+        # in-place bf16 addmm_ takes a slow path: a separate GEMM and add is 5x faster
+        product = x.permute(0, 2, 3, 1).reshape(-1, channels) @ (
+            tap_weight * scale.view(-1, 1)).to(dtype)
+        taps = product if taps is None else taps.add_(product)
+    planes = taps.view(height, width, 9).permute(2, 0, 1)   # (9, H, W) strided views
     padded = torch.empty(height + 2, width + 2)
     padded[1:-1, 1:-1] = planes[4]
     padded[0].zero_()

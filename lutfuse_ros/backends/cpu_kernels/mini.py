@@ -20,6 +20,8 @@ from lutfuse_ros.models.mini import MiniFusionNet
 _UNIT_LEVELS = (np.arange(256, dtype=np.float32) * np.float32(1.0 / 255.0)).reshape(1, 256)
 _UNIT_LEVELS.flags.writeable = False
 _REFLECT = cv2.BORDER_REFLECT_101
+#: Pixels per strip for large frames (the working set of a strip then fits in cache).
+STRIP_PIXELS = 400_000
 
 
 class FastMini:
@@ -51,10 +53,29 @@ class FastMini:
         return self._run(np.ascontiguousarray(infrared[0, 0], dtype=np.float32), luma)
 
     def _run(self, infrared: np.ndarray, luma: np.ndarray) -> np.ndarray:
-        """``(H, W)`` float32 tanh output from ``(H, W)`` float32 infrared and luma on [0, 1]."""
+        """``(H, W)`` float32 tanh output from ``(H, W)`` float32 infrared and luma on [0, 1].
+
+        Large frames run in horizontal strips of about :data:`STRIP_PIXELS` pixels, each
+        with two halo rows per side (two 3x3 layers), so the four hidden planes stay in cache;
+        the halo makes every strip's output rows exact.
+        """
         if self.quantise_input:
             luma = np.round(luma * np.float32(255.0))
             luma /= np.float32(255.0)
+        height, width = luma.shape
+        rows = max(8, STRIP_PIXELS // width)
+        if height <= rows + 4:
+            return self._run_block(infrared, luma)
+        out = np.empty((height, width), np.float32)
+        for top in range(0, height, rows):
+            bottom = min(height, top + rows)
+            first, last = max(0, top - 2), min(height, bottom + 2)
+            block = self._run_block(infrared[first:last], luma[first:last])
+            out[top:bottom] = block[top - first:bottom - first]
+        return out
+
+    def _run_block(self, infrared: np.ndarray, luma: np.ndarray) -> np.ndarray:
+        """Both layers and tanh on full-width rows (reflection at the block's edges)."""
         inputs = (infrared, luma)  # the official channel order: infrared first
         out = None
         for kernels, bias, weight2 in zip(self._kernels1, self._biases1, self._kernels2):
