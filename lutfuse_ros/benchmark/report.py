@@ -14,6 +14,8 @@ from lutfuse_ros.atomic_files import atomic_output, refuse_existing
 from lutfuse_ros.benchmark.runner import BASELINE_LABEL, CaseResult
 
 REPORT_FILES = ("bench.json", "bench.md", "bench.png")
+#: 1-minute load average per logical CPU above which a report warns that it was busy.
+BUSY_LOAD_PER_CPU = 0.75
 
 
 def machine_info() -> dict:
@@ -58,6 +60,11 @@ def markdown_table(results: list[CaseResult], machine: dict) -> str:
              "Full uint8 -> uint8 pipeline per frame. p50/p99 latency in ms; FPS from the mean; "
              "stages (pre / model / post) are medians; speed-up is the baseline's p50 over "
              "the case's p50, timed interleaved in the same run.", ""]
+    loads = [machine.get("load_average", [0.0])[0], machine.get("load_average_end", [0.0])[0]]
+    if max(loads) > BUSY_LOAD_PER_CPU * (machine.get("logical_cpus") or 1):
+        lines[1:1] = ["", f"**Warning: the machine was busy (1-minute load {loads[0]} at the start, "
+                          f"{loads[1]} at the end): absolute latencies are inflated; the "
+                          "ratios, timed interleaved, are the comparable figures.**"]
     for model in dict.fromkeys(r.model for r in results):
         rows = [r for r in results if r.model == model]
         lines += [f"### {model} ({rows[0].family})", "",

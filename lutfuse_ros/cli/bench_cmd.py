@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from lutfuse_ros.artifacts import load_artifact, shipped_models
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     results = run_benchmark(artifacts, backends, resolutions, iterations=args.iterations,
                             warmup=args.warmup, device=args.device,
                             baseline=not args.no_baseline)
+    machine["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     settings = {"models": [a.name for a in artifacts], "backends": [b.label for b in backends],
                 "resolutions": [f"{w}x{h}" for w, h in resolutions],
                 "iterations": args.iterations, "warmup": args.warmup, "device": args.device}
