@@ -9,8 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.py requirements/cpu.txt requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip setuptools wheel
-	$(PY) -m pip install -r requirements/dev.txt
-	$(PY) -m pip install -e . --no-deps
+	$(PY) -m pip install -r requirements/dev.txt -e .
 	touch $(STAMP)
 
 setup: $(STAMP)
