@@ -27,8 +27,9 @@ frame delivered after its partner's successor was already handled loses its pair
 
 A *clock jump back*, a frame more than ``jump_back_reset`` seconds older than the newest stamp
 seen on its stream (a bag looping, a sensor clock resync), clears all state (queued frames count
-as dropped), counts a reset, and pairing restarts from that frame. Without this rule every frame
-after a loop would be late and the pairer would stall. ``jump_back_reset`` must exceed ``slop``.
+as dropped), counts a reset, reports it to the optional ``on_clock_jump`` callback, and pairing
+restarts from that frame. Without this rule every frame after a loop would be late and the
+pairer would stall. ``jump_back_reset`` must exceed ``slop``.
 
 Each call costs O(queue_size).
 """
@@ -84,6 +85,11 @@ class SyncCounters:
     dropped_thermal: int = 0
     late_or_out_of_order: int = 0
     resets: int = 0
+
+
+#: ``on_clock_jump(stream, newest_ns, stamp_ns)``: ``stream`` (``visible``/``thermal``) went back
+#: from its newest stamp ``newest_ns`` to ``stamp_ns`` (both as given, offset not applied).
+ClockJumpCallback = Callable[[str, int, int], None]
 
 
 class PairSynchroniser(Protocol):
@@ -154,6 +160,9 @@ class ApproximateTimePairer:
             frame cannot be closer (0: always wait; never set it above the true gap).
         min_thermal_interval: the same for the thermal stream.
         clock_ns: clock for headerless frames, returning ns.
+        on_clock_jump: called after each reset by a clock jump, outside the lock, with the
+            stream, its newest stamp and the stamp that went back (ns, as given); its
+            exceptions propagate to the caller of ``add_*``.
 
     Raises:
         ConfigError: a parameter is out of range.
@@ -162,16 +171,15 @@ class ApproximateTimePairer:
     def __init__(self, slop: float, queue_size: int, offset: float = 0.0,
                  allow_headerless: bool = False, *, jump_back_reset: float = 1.0,
                  min_visible_interval: float = 0.0, min_thermal_interval: float = 0.0,
-                 clock_ns: Callable[[], int] = time.time_ns) -> None:
+                 clock_ns: Callable[[], int] = time.time_ns,
+                 on_clock_jump: ClockJumpCallback | None = None) -> None:
         if not (math.isfinite(slop) and slop >= 0):
             raise ConfigError(f"slop must be a finite number of seconds >= 0, got {slop!r}")
         if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
             raise ConfigError(f"queue_size must be an integer >= 1, got {queue_size!r}")
         if not math.isfinite(offset):
             raise ConfigError(f"offset must be a finite number of seconds, got {offset!r}")
-        if not jump_back_reset > slop:
-            raise ConfigError(f"jump_back_reset must exceed slop ({slop} s), got "
-                              f"{jump_back_reset!r}")
+        _check_jump_back_reset(jump_back_reset, slop)
         for name, interval in (("min_visible_interval", min_visible_interval),
                                ("min_thermal_interval", min_thermal_interval)):
             if not (math.isfinite(interval) and interval >= 0):
@@ -182,6 +190,7 @@ class ApproximateTimePairer:
         self._allow_headerless = allow_headerless
         self._jump_back_ns = math.inf if math.isinf(jump_back_reset) else _to_ns(jump_back_reset)
         self._clock_ns = clock_ns
+        self._on_clock_jump = on_clock_jump
         self._visible = _Stream(True, 0, _to_ns(min_visible_interval))
         self._thermal = _Stream(False, _to_ns(offset), _to_ns(min_thermal_interval))
         self._counters = SyncCounters()
@@ -237,8 +246,11 @@ class ApproximateTimePairer:
             stamp_ns = self._clock_ns()
         stamp_ns = operator.index(stamp_ns)
         match_ns = stamp_ns + stream.offset_ns
+        jumped_from_ns = None
+        pairs: list[MatchedPair] = []
         with self._lock:
             if stream.newest_ns is not None and match_ns < stream.newest_ns - self._jump_back_ns:
+                jumped_from_ns = stream.newest_ns - stream.offset_ns
                 self._clear_state()
                 self._counters.resets += 1
             stream.newest_ns = match_ns if stream.newest_ns is None else max(stream.newest_ns,
@@ -246,14 +258,16 @@ class ApproximateTimePairer:
             if self._is_late(stream, match_ns) or not stream.insert(
                     _Frame(match_ns, stamp_ns, item)):
                 self._counters.late_or_out_of_order += 1
-                return []
-            pairs: list[MatchedPair] = []
-            self._match(pairs, force=False)
-            if len(stream.queue) > self._queue_size:
-                self._match(pairs, force=True)
+            else:
+                self._match(pairs, force=False)
                 if len(stream.queue) > self._queue_size:
-                    self._drop_head(stream)
-            return pairs
+                    self._match(pairs, force=True)
+                    if len(stream.queue) > self._queue_size:
+                        self._drop_head(stream)
+        if jumped_from_ns is not None and self._on_clock_jump is not None:
+            self._on_clock_jump("visible" if stream.is_visible else "thermal", jumped_from_ns,
+                                stamp_ns)
+        return pairs
 
     @staticmethod
     def _is_late(stream: _Stream, match_ns: int) -> bool:
@@ -320,13 +334,15 @@ def make_synchroniser(slop: float, queue_size: int, offset: float = 0.0,
         prefer_message_filters: use ``message_filters.ApproximateTimeSynchronizer`` (behind
             the same ``add_*`` interface) when it can be imported; otherwise, or when it
             cannot, use :class:`ApproximateTimePairer`.
-        **pairer_options: keyword-only options of :class:`ApproximateTimePairer`;
-            message_filters has no equivalent, so the adapter ignores them.
+        **pairer_options: keyword-only options of :class:`ApproximateTimePairer`; the
+            adapter honours ``jump_back_reset`` and ``on_clock_jump`` (message_filters has no
+            equivalent of the others and no clock-jump rule of its own) and ignores the rest.
 
     Returns:
         An object with ``add_visible``, ``add_thermal`` and ``counters``. The adapter counts
-        only ``matched`` (message_filters reports no drops) and emits at most one pair per call,
-        possibly not the nearest one (its Python policy pairs as soon as one fits).
+        only ``matched`` and ``resets`` (message_filters reports no drops), emits at most one
+        pair per call, possibly not the nearest one (its Python policy pairs as soon as one
+        fits), and on a clock jump back replaces the message_filters synchroniser by a new one.
     """
     if prefer_message_filters:
         try:
@@ -334,8 +350,10 @@ def make_synchroniser(slop: float, queue_size: int, offset: float = 0.0,
         except ImportError:
             pass
         else:
-            return _MessageFiltersAdapter(message_filters, slop, queue_size, offset,
-                                          allow_headerless)
+            return _MessageFiltersAdapter(
+                message_filters, slop, queue_size, offset, allow_headerless,
+                jump_back_reset=pairer_options.get("jump_back_reset", 1.0),
+                on_clock_jump=pairer_options.get("on_clock_jump"))
     return ApproximateTimePairer(slop, queue_size, offset, allow_headerless, **pairer_options)
 
 
@@ -344,22 +362,37 @@ class _MessageFiltersAdapter:
 
     Items are wrapped with a ``header.stamp`` (thermal: offset applied) and pushed through two
     bare ``SimpleFilter`` inputs; the synchroniser's callback collects the pairs each call made.
+    A stamp more than ``jump_back_reset`` seconds behind the newest of its input replaces the
+    inputs and the synchroniser by fresh ones (message_filters would otherwise hold on to the
+    old timeline).
     """
 
     def __init__(self, message_filters: Any, slop: float, queue_size: int, offset: float,
-                 allow_headerless: bool) -> None:
+                 allow_headerless: bool, *, jump_back_reset: float = 1.0,
+                 on_clock_jump: ClockJumpCallback | None = None) -> None:
         from rclpy.time import Time
 
+        _check_jump_back_reset(jump_back_reset, slop)
         self._time = Time
-        self._inputs = (message_filters.SimpleFilter(), message_filters.SimpleFilter())
-        self._synchroniser = message_filters.ApproximateTimeSynchronizer(
-            list(self._inputs), queue_size, slop, allow_headerless=allow_headerless)
-        self._synchroniser.registerCallback(self._collect)
+        self._message_filters = message_filters
+        self._settings = (queue_size, slop, allow_headerless)
+        self._build()
         self._offsets_ns = (0, _to_ns(offset))
         self._allow_headerless = allow_headerless
+        self._jump_back_ns = math.inf if math.isinf(jump_back_reset) else _to_ns(jump_back_reset)
+        self._on_clock_jump = on_clock_jump
+        self._newest_ns: list[int | None] = [None, None]
         self._collected: list[MatchedPair] = []
         self._counters = SyncCounters()
         self._lock = threading.Lock()
+
+    def _build(self) -> None:
+        queue_size, slop, allow_headerless = self._settings
+        self._inputs = (self._message_filters.SimpleFilter(),
+                        self._message_filters.SimpleFilter())
+        self._synchroniser = self._message_filters.ApproximateTimeSynchronizer(
+            list(self._inputs), queue_size, slop, allow_headerless=allow_headerless)
+        self._synchroniser.registerCallback(self._collect)
 
     @property
     def counters(self) -> SyncCounters:
@@ -381,15 +414,32 @@ class _MessageFiltersAdapter:
         stamp = self._time(nanoseconds=stamp_ns + self._offsets_ns[index])
         wrapped = SimpleNamespace(header=SimpleNamespace(stamp=stamp), item=item,
                                   stamp_ns=stamp_ns)
+        jumped_from_ns = None
         with self._lock:
+            newest = self._newest_ns[index]
+            if newest is not None and stamp_ns < newest - self._jump_back_ns:
+                jumped_from_ns = newest
+                self._build()
+                self._newest_ns = [None, None]
+                self._counters.resets += 1
+            self._newest_ns[index] = stamp_ns if self._newest_ns[index] is None \
+                else max(stamp_ns, self._newest_ns[index])
             self._inputs[index].signalMessage(wrapped)
             pairs, self._collected = self._collected, []
             self._counters.matched += len(pairs)
-            return pairs
+        if jumped_from_ns is not None and self._on_clock_jump is not None:
+            self._on_clock_jump(("visible", "thermal")[index], jumped_from_ns, stamp_ns)
+        return pairs
 
     def _collect(self, visible: Any, thermal: Any) -> None:
         self._collected.append(MatchedPair(visible.item, thermal.item, visible.stamp_ns,
                                            thermal.stamp_ns))
+
+
+def _check_jump_back_reset(jump_back_reset: float, slop: float) -> None:
+    if not jump_back_reset > slop:
+        raise ConfigError(f"jump_back_reset must exceed slop ({slop} s), got "
+                          f"{jump_back_reset!r}")
 
 
 def _to_ns(seconds: float) -> int:

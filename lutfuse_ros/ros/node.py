@@ -10,25 +10,31 @@ Topics (relative, remappable): ``visible/image`` and ``thermal/image`` in, ``fus
 
 With the parameter ``autostart`` (default true) :func:`main` configures and activates the node
 itself, so ``ros2 run lutfuse_ros fusion_node`` and ``lutfuse node`` work without a lifecycle
-manager. Parameter changes take effect at the next ``configure``.
+manager. Parameter changes take effect at the next ``configure``, except the model parameters
+(:data:`~lutfuse_ros.ros.model_swap.MODEL_PARAMETERS`): setting one of them while the node is
+configured loads the new model, proves it with a warm-up fuse and swaps it in atomically, or
+refuses the change with the reason and keeps the old model. The service ``~/reload_model``
+(``std_srvs/Trigger``) reloads the artifact from its current path the same way (a model file
+replaced on disk).
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Any
 
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from std_srvs.srv import Trigger
 
-from lutfuse_ros.artifacts import load_artifact
-from lutfuse_ros.backends import create_backend
-from lutfuse_ros.errors import ArtifactError, ConfigError, LutfuseError
-from lutfuse_ros.pipeline import FusionPipeline
+from lutfuse_ros.errors import ConfigError, LutfuseError
 from lutfuse_ros.ros.conversions import ImageConverter
 from lutfuse_ros.ros.fusion_step import FusionStep
+from lutfuse_ros.ros.model_swap import (MODEL_PARAMETERS, StepSlot, build_pipeline,
+                                        describe_model, load_step, model_settings)
 from lutfuse_ros.ros.params import SPECS, check_value, declare_node_parameters, \
     node_parameter_values
 from lutfuse_ros.ros.session import ActiveSession
@@ -52,8 +58,11 @@ class FusionNode(LifecycleNode):
         self._rejected_overrides = declare_node_parameters(self)
         self.add_on_set_parameters_callback(self._check_parameter_update)
         self._settings: NodeSettings | None = None
-        self._step: FusionStep | None = None
+        self._slot: StepSlot | None = None
         self._session: ActiveSession | None = None
+        self._swap_lock = threading.Lock()
+        self._reload_service = self.create_service(Trigger, "~/reload_model",
+                                                   self._on_reload_model)
 
     @property
     def settings(self) -> NodeSettings | None:
@@ -71,18 +80,15 @@ class FusionNode(LifecycleNode):
             self.get_logger().error(f"configure failed: {error}")
             return _FAILURE
         self._settings = settings
-        self._step = FusionStep(pipeline, settings.output,
-                                ImageConverter(prefer_cv_bridge=settings.use_cv_bridge))
-        manifest = pipeline.artifact.manifest
-        self.get_logger().info(
-            f"configured: model {pipeline.artifact.name} ({manifest.get('family')}, "
-            f"{manifest.get('parameters')} parameters) on {pipeline.backend.describe()}")
+        self._slot = StepSlot(FusionStep(pipeline, settings.output,
+                                         ImageConverter(prefer_cv_bridge=settings.use_cv_bridge)))
+        self.get_logger().info(f"configured: model {describe_model(self._slot.step)}")
         return _SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Open the topics and start the worker."""
         try:
-            self._session = ActiveSession(self, self._settings, self._step)
+            self._session = ActiveSession(self, self._settings, self._slot)
         except LutfuseError as error:
             self.get_logger().error(f"activate failed: {error}")
             return _FAILURE
@@ -112,9 +118,9 @@ class FusionNode(LifecycleNode):
     def release(self) -> None:
         """Close the session (if active) and the pipeline; safe to call repeatedly."""
         self._close_session()
-        if self._step is not None:
-            self._step.pipeline.close()
-        self._step, self._settings = None, None
+        if self._slot is not None:
+            self._slot.step.pipeline.close()
+        self._slot, self._settings = None, None
 
     def _close_session(self) -> None:
         if self._session is not None:
@@ -128,33 +134,63 @@ class FusionNode(LifecycleNode):
                                            else list(parameter.value))
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
+        names = {parameter.name for parameter in parameters}
+        if self._slot is not None and names & set(MODEL_PARAMETERS):
+            changed = {parameter.name: (list(parameter.value) if SPECS[parameter.name].is_array
+                                        else parameter.value)
+                       for parameter in parameters if parameter.name in SPECS}
+            swapped, message = self._swap_model_from(changed)
+            if not swapped:
+                return SetParametersResult(successful=False, reason=message)
         for parameter in parameters:
             self._rejected_overrides.pop(parameter.name, None)
-        if self._settings is not None:
+        if self._settings is not None and names - set(MODEL_PARAMETERS):
             self.get_logger().info("parameter change accepted; it takes effect at the next "
                                    "configure (deactivate, cleanup, configure, activate)")
         return SetParametersResult(successful=True)
 
+    def _on_reload_model(self, request: Trigger.Request, response: Trigger.Response,
+                         ) -> Trigger.Response:
+        """``~/reload_model``: load the artifact again from its current path and swap it in."""
+        if self._slot is None:
+            response.success, response.message = False, "not configured: nothing to reload"
+            return response
+        response.success, response.message = self._swap_model_from({})
+        return response
 
-def build_pipeline(settings: NodeSettings) -> FusionPipeline:
-    """Load the artifact and create the backend the settings name.
+    def _swap_model_from(self, changed: dict[str, Any]) -> tuple[bool, str]:
+        """Load the model of the current parameters updated by ``changed``; swap it in.
 
-    Raises:
-        ConfigError: the artifact cannot be loaded or the backend/device cannot run it; the
-            message names the parameter.
-    """
-    try:
-        artifact = load_artifact(settings.artifact)
-    except ArtifactError as error:
-        raise ConfigError(f"parameter 'artifact' = {settings.artifact!r}: {error}") from None
-    try:
-        backend = create_backend(settings.backend, artifact, settings.device,
-                                 **settings.backend_options)
-    except (LutfuseError, TypeError) as error:
-        raise ConfigError(f"parameters 'backend' = {settings.backend!r}, 'device' = "
-                          f"{settings.device!r}, 'backend_options' = "
-                          f"{dict(settings.backend_options)}: {error}") from None
-    return FusionPipeline(backend, settings.pipeline)
+        Runs on the executor thread (parameter or service callback), one swap at a time; the
+        worker keeps fusing with the old model while the new one loads.
+
+        Returns:
+            ``(True, what was loaded)`` or ``(False, why the old model was kept)``.
+        """
+        with self._swap_lock:
+            return self._swap_model_locked(changed)
+
+    def _swap_model_locked(self, changed: dict[str, Any]) -> tuple[bool, str]:
+        origin = (f"parameter change {sorted(changed)}" if changed else "reload_model")
+        try:
+            candidate = parse_settings({**node_parameter_values(self), **changed})
+            settings = model_settings(self._settings, candidate)
+            sample = self._session.last_good_pair if self._session is not None else None
+            step = load_step(settings, sample)
+        except LutfuseError as error:
+            reason = f"{origin} refused, the current model keeps running: {error}"
+            self.get_logger().warning(reason)
+            if self._session is not None:
+                self._session.model_refused(reason)
+            return False, reason
+        previous = self._slot.swap(step)
+        previous.pipeline.close()
+        self._settings = settings
+        if self._session is not None:
+            self._session.model_swapped(step)
+        message = f"{origin}: now fusing with {describe_model(step)}"
+        self.get_logger().info(message)
+        return True, message
 
 
 def _autostart(node: FusionNode) -> bool:

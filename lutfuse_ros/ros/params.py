@@ -92,6 +92,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
        "lower bound of the visible frame gap (s); > 0 emits pairs without waiting for the "
        "next frame (never above the true gap); 0 = exact approximate-time policy", 0.0, 1.0),
     _S("sync.min_thermal_interval", DOUBLE, "the same for the thermal stream (s)", 0.0, 1.0),
+    _S("sync.clock_jump_threshold", DOUBLE,
+       "a stamp this many seconds older than the newest of its stream is a clock jump back "
+       "(bag loop, clock resync): pairing restarts on the new timeline; must exceed sync.slop",
+       0.001, 86400.0),
     _S("sync.use_message_filters", BOOL,
        "use message_filters.ApproximateTimeSynchronizer where installed"),
     _S("qos.input", STRING, "QoS of the two image subscriptions", choices=("sensor_data",
@@ -137,6 +141,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
        "fraction of the synchronised input rate", 0.0, 1.0),
     _S("diagnostics.log_throttle", DOUBLE, "seconds between repeated warnings of one kind",
        0.0, 3600.0),
+    _S("diagnostics.stream_timeout", DOUBLE, "WARN (and log) when an input stream has been "
+       "silent this many seconds while active; 0 = off", 0.0, 3600.0),
+    _S("diagnostics.error_after_failures", INTEGER, "ERROR when this many consecutive pairs "
+       "failed to fuse; back to OK at the next success", 1, 1_000_000),
 )
 del _S
 SPECS: Mapping[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}

@@ -6,6 +6,14 @@ and hand the newest pair to a :class:`~lutfuse_ros.fusion_worker.LatestItemWorke
 worker thread converts, fuses and publishes, so inference never blocks the executor and the
 output never falls behind the input. Bad messages and failed pairs are counted, logged
 (throttled per kind) and dropped.
+
+Faults (:mod:`lutfuse_ros.ros.faults`) are detected here and recovered from without a
+restart: a silent input stream (checked by a timer on the steady clock, so a paused bag or
+simulation clock cannot hide it), a clock jump back (the synchroniser resets and pairing
+restarts on the new timeline), a run of failed pairs (ERROR until one fuses again), and model
+swaps (the worker fuses through a :class:`~lutfuse_ros.ros.model_swap.StepSlot`, which the node
+swaps atomically). Each is logged through the per-kind throttle and reported in
+``/diagnostics``.
 """
 
 from __future__ import annotations
@@ -15,12 +23,16 @@ from dataclasses import asdict
 from typing import Any, NamedTuple
 
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.clock import Clock, ClockType
 from sensor_msgs.msg import CompressedImage, Image
 
 from lutfuse_ros.errors import LutfuseError
 from lutfuse_ros.fusion_worker import LatestItemWorker, RateLimiter
-from lutfuse_ros.ros.diagnostics import WARN, MessageThrottle, NodeStatistics, to_diagnostic_array
+from lutfuse_ros.ros.diagnostics import (ERROR, WARN, MessageThrottle, NodeStatistics,
+                                         to_diagnostic_array)
+from lutfuse_ros.ros.faults import FaultMonitor
 from lutfuse_ros.ros.fusion_step import FusionStep
+from lutfuse_ros.ros.model_swap import StepSlot, describe_model, hardware_id
 from lutfuse_ros.ros.qos import make_qos
 from lutfuse_ros.ros.settings import NodeSettings
 from lutfuse_ros.sync import MatchedPair, make_synchroniser
@@ -46,36 +58,47 @@ class ActiveSession:
     Args:
         node: the (lifecycle) node that owns the entities.
         settings: validated node settings.
-        step: the configured fusion step (pipeline loaded).
+        slot: holds the configured fusion step (pipeline loaded); the node may swap it.
     """
 
-    def __init__(self, node: Any, settings: NodeSettings, step: FusionStep) -> None:
+    def __init__(self, node: Any, settings: NodeSettings, slot: StepSlot) -> None:
         self._node = node
         self._settings = settings
-        self._step = step
+        self._slot = slot
         self._logger = node.get_logger()
-        sync = settings.sync
+        sync, diagnostics = settings.sync, settings.diagnostics
+        self._faults = FaultMonitor(diagnostics.stream_timeout, diagnostics.error_after_failures)
         self._pairer = make_synchroniser(
             sync.slop, sync.queue_size, sync.thermal_offset,
             prefer_message_filters=sync.use_message_filters,
             min_visible_interval=sync.min_visible_interval,
-            min_thermal_interval=sync.min_thermal_interval)
+            min_thermal_interval=sync.min_thermal_interval,
+            jump_back_reset=sync.clock_jump_threshold, on_clock_jump=self._on_clock_jump)
         self._statistics = NodeStatistics()
-        self._throttle = MessageThrottle(settings.diagnostics.log_throttle)
+        self._throttle = MessageThrottle(diagnostics.log_throttle)
         self._limiter = RateLimiter(settings.output.max_rate)
         self._worker = LatestItemWorker(self._process, self._on_failure, name="lutfuse-fusion")
         self._diagnostics_name = f"{node.get_fully_qualified_name()}: fusion"
-        self._hardware_id = f"{step.pipeline.artifact.name} on {step.pipeline.backend.describe()}"
+        self._hardware_id = hardware_id(slot.step)
+        self._last_good: tuple[Image, Image] | None = None
 
         output_qos = make_qos(settings.qos.output, settings.qos.output_depth)
         self._image_pub = node.create_publisher(Image, FUSED_TOPIC, output_qos)
         self._compressed_pub = (node.create_publisher(CompressedImage, COMPRESSED_TOPIC,
-                                                      output_qos) if step.compresses else None)
+                                                      output_qos)
+                                if slot.step.compresses else None)
         self._diagnostics_pub = None
-        self._timer = None
-        if settings.diagnostics.period > 0:
+        # Steady clock: reports and silence checks go on while a bag or simulation is paused.
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._timers = []
+        if diagnostics.period > 0:
             self._diagnostics_pub = node.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
-            self._timer = node.create_timer(settings.diagnostics.period, self._publish_diagnostics)
+            self._timers.append(node.create_timer(diagnostics.period, self._publish_diagnostics,
+                                                  clock=steady))
+        if diagnostics.stream_timeout > 0:
+            self._timers.append(node.create_timer(
+                min(max(diagnostics.stream_timeout / 4, 0.05), 1.0), self._check_streams,
+                clock=steady))
         self._worker.start()
         input_qos = make_qos(settings.qos.input, settings.qos.input_depth)
         self._subscriptions = [
@@ -88,6 +111,20 @@ class ActiveSession:
         """Event counts and latencies of this session."""
         return self._statistics
 
+    @property
+    def last_good_pair(self) -> tuple[Image, Image] | None:
+        """``(visible, thermal)`` messages of the last pair fused successfully (or None)."""
+        return self._last_good
+
+    def model_swapped(self, step: FusionStep) -> None:
+        """Note that the node installed ``step`` in the slot (diagnostics name it)."""
+        self._hardware_id = hardware_id(step)
+        self._faults.model_swapped(describe_model(step))
+
+    def model_refused(self, reason: str) -> None:
+        """Note a refused model change (reported in the next diagnostics window)."""
+        self._faults.model_refused(reason)
+
     def close(self, timeout: float = 10.0) -> None:
         """Stop listening, let the image in progress finish, then release everything."""
         node = self._node
@@ -96,8 +133,9 @@ class ActiveSession:
         self._subscriptions = []
         if not self._worker.stop(timeout):
             self._logger.warning(f"fusion worker did not stop within {timeout} s")
-        if self._timer is not None:
-            node.destroy_timer(self._timer)
+        for timer in self._timers:
+            node.destroy_timer(timer)
+        self._timers = []
         for publisher in (self._image_pub, self._compressed_pub, self._diagnostics_pub):
             if publisher is not None:
                 node.destroy_publisher(publisher)
@@ -112,8 +150,11 @@ class ActiveSession:
     def _on_image(self, msg: Image, stream: str, add: Any) -> None:
         arrived_ns = time.monotonic_ns()
         self._statistics.count(stream)
+        silent_for = self._faults.streams.arrived(stream)
+        if silent_for is not None:
+            self._info(f"{stream} stream resumed after {silent_for:.1f} s without images")
         try:
-            self._step.check(msg, stream)
+            FusionStep.check(msg, stream)
         except LutfuseError as error:
             self._statistics.count(f"rejected_{stream}")
             self._warn(f"dropped {stream} image: {error}")
@@ -127,40 +168,82 @@ class ActiveSession:
                 self._statistics.count("rate_limited")
 
     # Worker side: conversion, fusion, publication.
+    def _on_clock_jump(self, stream: str, newest_ns: int, stamp_ns: int) -> None:
+        self._warn(self._faults.clock_jump(stream, newest_ns, stamp_ns))
+
+    def _check_streams(self) -> None:
+        for stream, seconds in self._faults.streams.check():
+            topic = self._node.resolve_topic_name(f"{stream}/image")
+            self._warn(f"{stream} stream silent for {seconds:.1f} s (no image on {topic}); "
+                       "fusion paused until it resumes")
+
+    # Worker side: conversion, fusion, publication.
     def _process(self, pair: MatchedPair) -> None:
         started_ns = time.monotonic_ns()
         completed_ns = max(pair.visible.arrived_ns, pair.thermal.arrived_ns)
-        fused = self._step.fuse(pair.visible.message, pair.thermal.message, self._now)
-        self._image_pub.publish(fused.message)
-        published_ns = time.monotonic_ns()
+        with self._slot.use() as step:
+            fused = step.fuse(pair.visible.message, pair.thermal.message, self._now)
+            self._image_pub.publish(fused.message)
+            published_ns = time.monotonic_ns()
+            if self._compressed_pub is not None and \
+                    self._compressed_pub.get_subscription_count():
+                self._compressed_pub.publish(step.compress(fused))
         self._statistics.record_output((published_ns - completed_ns) / 1e6,
                                        fused.timings.total_ms, (started_ns - completed_ns) / 1e6)
-        if self._compressed_pub is not None and self._compressed_pub.get_subscription_count():
-            self._compressed_pub.publish(self._step.compress(fused))
+        self._last_good = (pair.visible.message, pair.thermal.message)
+        ended = self._faults.failures.succeeded()
+        if ended:
+            self._info(f"fusion recovered after {ended} consecutive failed pair(s)")
 
     def _on_failure(self, pair: MatchedPair, error: Exception) -> None:
         self._statistics.count("failed")
         kind = "" if isinstance(error, LutfuseError) else f" ({type(error).__name__})"
         self._warn(f"dropped pair at visible stamp {pair.visible_stamp_ns / 1e9:.3f} s{kind}: "
                    f"{error}")
+        if self._faults.failures.failed(error):
+            fault = self._faults.failures.fault()
+            self._error(fault.message if fault else "fusion failing")
 
     def _now(self) -> Any:
         return self._node.get_clock().now().to_msg()
 
+    # Logging through the per-kind throttle. One call site per severity: rclpy refuses a
+    # call site that logs at different severities.
+    def _info(self, message: str) -> None:
+        text = self._throttled(message)
+        if text:
+            self._logger.info(text)
+
     def _warn(self, message: str) -> None:
+        text = self._throttled(message)
+        if text:
+            self._logger.warning(text)
+
+    def _error(self, message: str) -> None:
+        text = self._throttled(message)
+        if text:
+            self._logger.error(text)
+
+    def _throttled(self, message: str) -> str | None:
+        """``message`` (with the count of suppressed repeats) if its kind may be logged now."""
         admitted, suppressed = self._throttle.admit(message)
-        if admitted:
-            more = f" ({suppressed} similar message(s) suppressed)" if suppressed else ""
-            self._logger.warning(message + more)
+        if not admitted:
+            return None
+        return message + (f" ({suppressed} similar message(s) suppressed)" if suppressed else "")
 
     def _publish_diagnostics(self) -> None:
-        extra = {f"sync {name}": value for name, value in asdict(self._pairer.counters).items()}
+        counters = asdict(self._pairer.counters)
+        counters.pop("resets")  # reported as "total clock_jumps" by the fault monitor
+        extra = {f"sync {name}": value for name, value in counters.items()}
         extra["queue drops (newer pair won)"] = self._worker.counters.dropped
-        report = self._statistics.report(
+        report = self._faults.apply(self._statistics.report(
             warn_fraction=self._settings.diagnostics.warn_fraction,
-            max_rate=self._settings.output.max_rate, extra_totals=extra)
+            max_rate=self._settings.output.max_rate, extra_totals=extra))
+        report.values["model"] = describe_model(self._slot.step)
         self._diagnostics_pub.publish(to_diagnostic_array(
             report, name=self._diagnostics_name, hardware_id=self._hardware_id,
             stamp=self._now()))
-        if report.level >= WARN:
+        if report.level >= ERROR:
+            self._error(f"diagnostics: {report.message}")
+        elif report.level >= WARN:
             self._warn(f"diagnostics: {report.message}")

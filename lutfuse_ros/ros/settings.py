@@ -30,6 +30,8 @@ class SyncSettings:
         min_visible_interval: lower bound of the visible frame gap, seconds (0 = wait).
         min_thermal_interval: the same for thermal frames.
         use_message_filters: prefer ``message_filters`` where installed.
+        clock_jump_threshold: seconds a stamp may go back on its stream before the pairing
+            restarts (a clock jump back); > ``slop``.
     """
 
     slop: float
@@ -38,6 +40,7 @@ class SyncSettings:
     min_visible_interval: float
     min_thermal_interval: float
     use_message_filters: bool
+    clock_jump_threshold: float
 
 
 @dataclass(frozen=True)
@@ -81,11 +84,15 @@ class DiagnosticsSettings:
         period: seconds between reports (0 = off).
         warn_fraction: WARN when output rate < this fraction of the expected rate.
         log_throttle: seconds between repeated warnings of one kind.
+        stream_timeout: seconds of silence on an input stream before it is reported (0 = off).
+        error_after_failures: consecutive failed pairs that make the status ERROR.
     """
 
     period: float
     warn_fraction: float
     log_throttle: float
+    stream_timeout: float
+    error_after_failures: int
 
 
 @dataclass(frozen=True)
@@ -152,6 +159,10 @@ def parse_settings(values: Mapping[str, Any], *, fill_defaults: bool = False) ->
     for name in ("artifact", "device"):
         if not v[name].strip():
             raise ConfigError(f"parameter '{name}' must not be empty")
+    if not v["sync.clock_jump_threshold"] > v["sync.slop"]:
+        raise ConfigError(f"parameter 'sync.clock_jump_threshold' = "
+                          f"{v['sync.clock_jump_threshold']} must exceed 'sync.slop' = "
+                          f"{v['sync.slop']}")
     return NodeSettings(
         autostart=v["autostart"], artifact=v["artifact"], backend=v["backend"],
         device=v["device"],
@@ -159,7 +170,7 @@ def parse_settings(values: Mapping[str, Any], *, fill_defaults: bool = False) ->
         use_cv_bridge=v["use_cv_bridge"],
         sync=SyncSettings(v["sync.slop"], v["sync.queue_size"], v["sync.thermal_offset"],
                           v["sync.min_visible_interval"], v["sync.min_thermal_interval"],
-                          v["sync.use_message_filters"]),
+                          v["sync.use_message_filters"], v["sync.clock_jump_threshold"]),
         qos=QosSettings(v["qos.input"], v["qos.input_depth"], v["qos.output"],
                         v["qos.output_depth"]),
         output=OutputSettings(v["output.encoding"], v["output.stamp_source"],
@@ -168,7 +179,9 @@ def parse_settings(values: Mapping[str, Any], *, fill_defaults: bool = False) ->
                               v["output.png_compression"]),
         pipeline=_pipeline_config(v),
         diagnostics=DiagnosticsSettings(v["diagnostics.period"], v["diagnostics.warn_fraction"],
-                                        v["diagnostics.log_throttle"]),
+                                        v["diagnostics.log_throttle"],
+                                        v["diagnostics.stream_timeout"],
+                                        v["diagnostics.error_after_failures"]),
     )
 
 

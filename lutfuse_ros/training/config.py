@@ -29,6 +29,7 @@ STAGES = ("teacher", "lut", "mini")
 SOURCE_KINDS = ("folder", "video", "rosbag")
 TEACHER_KINDS = ("artifact", "torchscript", "onnx", "folder")
 LUT_MODES = ("distill", "quantise")
+MINI_INITS = ("teacher_decoder", "analytic_max", "random")
 LUT_INITS = ("quantise", "analytic_max", "zeros")
 GRADIENT_TARGETS = ("max_of_gradients", "gradient_of_max")
 
@@ -302,19 +303,23 @@ class MiniConfig:
     Attributes:
         hidden: width of the hidden layer (4: the 113-parameter model).
         quantise_input: round the visible luminance to 8 bits, as the node sees it.
-        init_decoder_from_teacher: copy the teacher's last conv (4 -> 1) into the student's
-            second layer, as the official code does (FusionTeacher artifact teachers only).
+        init: starting weights. ``teacher_decoder``: random first layer, second layer copied
+            from the teacher's last conv (4 -> 1) as the official code does (FusionTeacher
+            artifact teachers with hidden=4 only; random otherwise). ``analytic_max``: the hand-made
+            weights of :meth:`~lutfuse_ros.models.MiniFusionNet.fill_analytic` (per-pixel
+            maximum, the target of the intensity loss). ``random``: PyTorch's default init.
         cache_teacher: keep the teacher's features and outputs per fixed crop in memory (the
             teacher then runs once per crop instead of once per crop and epoch).
     """
 
     hidden: int = 4
     quantise_input: bool = True
-    init_decoder_from_teacher: bool = True
+    init: str = "teacher_decoder"
     cache_teacher: bool = True
 
     def __post_init__(self) -> None:
         check_min("mini.hidden", self.hidden, 1)
+        check_choice("mini.init", self.init, MINI_INITS)
 
 
 @dataclass

@@ -13,6 +13,7 @@ import logging
 import torch
 from torch import nn
 
+from lutfuse_ros.errors import ConfigError
 from lutfuse_ros.models import FusionTeacher, MiniFusionNet
 from lutfuse_ros.training.datasets import FrameStore
 from lutfuse_ros.training.references import attach_source_references
@@ -49,7 +50,7 @@ class MiniStage(Stage):
         else:
             self.teacher.to(self.device)
         self.model = MiniFusionNet(config.mini.hidden, config.mini.quantise_input).to(self.device)
-        self._maybe_copy_decoder()
+        self._initialise_student()
         self.train_module = _FeaturesForward(self.model)
         self.objective = FusionObjective(config.loss, num_crops, config.data.crop_size,
                                          self.dist, self.device)
@@ -61,8 +62,15 @@ class MiniStage(Stage):
         self._cache: dict[int, tuple[torch.Tensor | None, torch.Tensor]] | None = (
             {} if config.mini.cache_teacher and config.data.fixed_crops and self.teacher else None)
 
-    def _maybe_copy_decoder(self) -> None:
-        if not self.config.mini.init_decoder_from_teacher:
+    def _initialise_student(self) -> None:
+        init = self.config.mini.init
+        if init == "analytic_max":
+            if self.config.mini.hidden < 2:
+                raise ConfigError("mini.init: analytic_max needs mini.hidden >= 2")
+            self.model.fill_analytic()
+            LOG.info("mini-model initialised to the per-pixel maximum (hand-made weights)")
+            return
+        if init == "random":
             return
         teacher = self.teacher
         if (isinstance(teacher, ArtifactTeacher) and isinstance(teacher.model, FusionTeacher)
@@ -72,8 +80,8 @@ class MiniStage(Stage):
                 self.model.conv2[1].bias.copy_(teacher.model.conv00[1].bias)
             LOG.info("mini-model decoder initialised from the teacher's last layer")
         else:
-            LOG.info("mini.init_decoder_from_teacher skipped: needs a FusionTeacher artifact "
-                     "teacher and hidden=4")
+            LOG.info("mini.init teacher_decoder: random init instead (needs a FusionTeacher "
+                     "artifact teacher and hidden=4)")
 
     def _teacher_outputs(self, batch: dict) -> tuple[torch.Tensor | None, torch.Tensor]:
         if self.teacher is None:

@@ -50,6 +50,9 @@ def test_defaults_parse_into_settings_matching_the_pipeline_defaults():
 
 @pytest.mark.parametrize("name, value, fragment", [
     ("sync.slop", -0.1, "out of range"),
+    ("sync.clock_jump_threshold", 0.0, "out of range"),
+    ("diagnostics.stream_timeout", -1.0, "out of range"),
+    ("diagnostics.error_after_failures", 0, "out of range"),
     ("sync.slop", float("nan"), "out of range"),
     ("sync.queue_size", 2.5, "must be of type integer"),
     ("sync.queue_size", True, "must be of type integer"),
@@ -79,6 +82,8 @@ def test_invalid_value_fails_naming_the_parameter(name, value, fragment):
      ("alignment.homography",)),
     ({"backend_threads": 2, "backend_options": "{threads: 3}"},
      ("backend_threads", "backend_options")),
+    ({"sync.slop": 0.5, "sync.clock_jump_threshold": 0.5},
+     ("sync.clock_jump_threshold", "sync.slop")),
 ])
 def test_inconsistent_combinations_fail_naming_the_parameters(values, names):
     with pytest.raises(ConfigError) as caught:

@@ -1,0 +1,159 @@
+"""Loading a model for the node and swapping it in while the node runs.
+
+:func:`build_pipeline` turns settings into a :class:`~lutfuse_ros.pipeline.FusionPipeline`
+(artifact + backend). :func:`load_step` does the same for a replacement model and proves it
+works with a warm-up fuse (the last pair the node fused, or a synthetic pair of a size the
+alignment settings accept) before anything is swapped: a missing, truncated or corrupt file,
+a backend that cannot run it, or a model whose output is NaN/inf is refused with a
+:class:`~lutfuse_ros.errors.ConfigError` naming the reason, and the old model keeps running.
+
+:class:`StepSlot` holds the step the worker uses. The worker fuses inside
+:meth:`StepSlot.use`; :meth:`StepSlot.swap` replaces the reference under the same lock, so a
+pair is fused entirely by the old or entirely by the new model, and the old one is returned
+only once no pair uses it any more (then it can be closed safely).
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, Iterator
+
+import numpy as np
+from sensor_msgs.msg import Image
+
+from lutfuse_ros.artifacts import load_artifact
+from lutfuse_ros.backends import create_backend
+from lutfuse_ros.errors import ArtifactError, ConfigError, LutfuseError
+from lutfuse_ros.pipeline import FusionPipeline
+from lutfuse_ros.ros.conversions import ImageConverter, array_to_image
+from lutfuse_ros.ros.fusion_step import FusionStep
+from lutfuse_ros.ros.settings import NodeSettings
+
+#: Parameters that choose the model and its runtime: setting one while the node is
+#: configured loads and swaps the model at once; the others wait for the next configure.
+MODEL_PARAMETERS = ("artifact", "backend", "device", "backend_threads", "backend_options")
+_WARM_UP_SIZE = (64, 48)  # width, height of the synthetic warm-up pair
+
+
+def build_pipeline(settings: NodeSettings) -> FusionPipeline:
+    """Load the artifact and create the backend the settings name.
+
+    Raises:
+        ConfigError: the artifact cannot be loaded or the backend/device cannot run it; the
+            message names the parameter.
+    """
+    try:
+        artifact = load_artifact(settings.artifact)
+    except ArtifactError as error:
+        raise ConfigError(f"parameter 'artifact' = {settings.artifact!r}: {error}") from None
+    try:
+        backend = create_backend(settings.backend, artifact, settings.device,
+                                 **settings.backend_options)
+    except (LutfuseError, TypeError) as error:
+        raise ConfigError(f"parameters 'backend' = {settings.backend!r}, 'device' = "
+                          f"{settings.device!r}, 'backend_options' = "
+                          f"{dict(settings.backend_options)}: {error}") from None
+    return FusionPipeline(backend, settings.pipeline)
+
+
+def describe_model(step: FusionStep) -> str:
+    """``<name> (<family>, <n> parameters) on <backend>``, for logs and replies."""
+    pipeline = step.pipeline
+    manifest = pipeline.artifact.manifest
+    return (f"{pipeline.artifact.name} ({manifest.get('family')}, "
+            f"{manifest.get('parameters')} parameters) on {pipeline.backend.describe()}")
+
+
+def hardware_id(step: FusionStep) -> str:
+    """The diagnostics hardware id: model name and backend."""
+    return f"{step.pipeline.artifact.name} on {step.pipeline.backend.describe()}"
+
+
+def model_settings(current: NodeSettings, candidate: NodeSettings) -> NodeSettings:
+    """``current`` with the model and runtime fields of ``candidate``."""
+    return replace(current, artifact=candidate.artifact, backend=candidate.backend,
+                   device=candidate.device, backend_options=candidate.backend_options)
+
+
+def warm_up_pair(settings: NodeSettings) -> tuple[Image, Image]:
+    """A synthetic ``bgr8`` + ``mono8`` pair of one size that the alignment settings accept.
+
+    Returns:
+        ``(visible, thermal)`` messages, at least 64x48 and large enough for the crop.
+    """
+    width, height = _WARM_UP_SIZE
+    crop = settings.pipeline.alignment.crop
+    if crop is not None:
+        width, height = max(width, crop[0] + crop[2]), max(height, crop[1] + crop[3])
+    ramp_x = np.linspace(0, 255, width, dtype=np.float32)[None, :]
+    ramp_y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
+    visible = np.stack([ramp_x + 0 * ramp_y, ramp_y + 0 * ramp_x,
+                        (ramp_x + ramp_y) / 2], axis=-1).astype(np.uint8)
+    thermal = (255 - (ramp_x + ramp_y) / 2).astype(np.uint8)
+    return array_to_image(visible, "bgr8"), array_to_image(thermal, "mono8")
+
+
+def load_step(settings: NodeSettings, sample: tuple[Image, Image] | None = None) -> FusionStep:
+    """Build a fusion step for ``settings`` and prove it with one warm-up fuse.
+
+    Args:
+        settings: the node settings with the model to load.
+        sample: ``(visible, thermal)`` messages to warm up with (the last pair the node
+            fused); a synthetic pair when None.
+
+    Returns:
+        The ready step.
+
+    Raises:
+        ConfigError: loading failed, or the warm-up fuse raised (the message says which);
+            nothing stays open.
+    """
+    pipeline = build_pipeline(settings)
+    step = FusionStep(pipeline, settings.output,
+                      ImageConverter(prefer_cv_bridge=settings.use_cv_bridge))
+    visible, thermal = sample or warm_up_pair(settings)
+    try:
+        step.fuse(visible, thermal, _zero_time)
+    except Exception as error:  # any failure of a new model must leave the old one running
+        pipeline.close()
+        kind = "" if isinstance(error, LutfuseError) else f"{type(error).__name__}: "
+        raise ConfigError(f"warm-up fuse with {describe_model(step)} failed: {kind}"
+                          f"{error}") from None
+    return step
+
+
+def _zero_time() -> Any:
+    from builtin_interfaces.msg import Time
+
+    return Time()
+
+
+class StepSlot:
+    """The current fusion step, swappable while a worker thread uses it.
+
+    Args:
+        step: the initial step.
+    """
+
+    def __init__(self, step: FusionStep) -> None:
+        self._step = step
+        self._lock = threading.Lock()
+
+    @property
+    def step(self) -> FusionStep:
+        """The current step (for reading its settings; fuse through :meth:`use`)."""
+        return self._step
+
+    @contextmanager
+    def use(self) -> Iterator[FusionStep]:
+        """Hold the current step for one pair; a swap waits until the block ends."""
+        with self._lock:
+            yield self._step
+
+    def swap(self, step: FusionStep) -> FusionStep:
+        """Install ``step``; return the previous one, no longer in use by anyone."""
+        with self._lock:
+            previous, self._step = self._step, step
+        return previous
