@@ -4,11 +4,17 @@ The manifest travels inside the safetensors header (metadata key ``lutfuse_manif
 model file is self-describing: family, architecture, tensor shapes, input and colour
 conventions, output mapping, provenance and metrics. Loading validates all of it and never
 unpickles anything.
+
+Files written by :func:`save_artifact` (format version 2) also carry an ``integrity`` entry in
+the manifest: the sha256 of the rest of the manifest and of every tensor, checked on load, so
+a bit flipped on disk or in transfer is refused instead of fusing with silently altered
+weights. Version 1 files (no integrity entry) are still read.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -23,7 +29,9 @@ from lutfuse_ros.errors import ArtifactError
 from lutfuse_ros.models import MODEL_FAMILIES, build_model
 
 MANIFEST_KEY = "lutfuse_manifest"
-FORMAT_VERSION = 1
+#: Version written: 2 adds the mandatory ``integrity`` entry. Version 1 files still load.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 ARTIFACT_SUFFIX = ".safetensors"
 
 #: Conventions every artifact of this format shares (stored for the reader's benefit).
@@ -34,6 +42,11 @@ INPUT_CONVENTIONS = {
     "output": "fused luminance (N,1,H,W); recombined with the visible Cb/Cr",
 }
 OUTPUT_MAPPINGS = ("none", "clamp", "minmax")
+#: manifest key of the sha256 over the manifest (without this key) and the weights.
+INTEGRITY_KEY = "integrity"
+#: Largest integer an architecture entry may hold (bins, channels, blocks, width): a corrupt
+#: or hostile manifest must not make the loader allocate or build a gigantic model.
+MAX_ARCHITECTURE_INT = 1024
 
 
 @dataclass
@@ -58,7 +71,7 @@ class Artifact:
     @property
     def output_mapping(self) -> str:
         """How the raw model output becomes a [0, 1] luminance: none, clamp or minmax."""
-        return self.manifest.get("output", {}).get("mapping", "none")
+        return _output_mapping(self.manifest)
 
     @property
     def name(self) -> str:
@@ -127,9 +140,35 @@ def save_artifact(model: nn.Module, path: str | os.PathLike, manifest: dict,
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    stored = json.loads(json.dumps({k: v for k, v in manifest.items() if k != INTEGRITY_KEY}))
+    stored["format_version"] = FORMAT_VERSION
+    stored[INTEGRITY_KEY] = {"sha256": integrity_sha256(stored, tensors)}
     with atomic_output(path, overwrite) as temporary:
-        save_file(tensors, str(temporary), metadata={MANIFEST_KEY: json.dumps(manifest)})
+        save_file(tensors, str(temporary), metadata={MANIFEST_KEY: json.dumps(stored)})
     return Path(path)
+
+
+def integrity_sha256(manifest: dict, tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 of a manifest (its ``integrity`` entry left out) and the weights.
+
+    Hashes the manifest as canonical JSON (sorted keys), then, in sorted key order, each
+    tensor's name, dtype, shape and raw bytes.
+
+    Args:
+        manifest: a JSON-compatible manifest.
+        tensors: name -> CPU tensor.
+
+    Returns:
+        64 hex digits.
+    """
+    digest = hashlib.sha256()
+    body = {k: v for k, v in manifest.items() if k != INTEGRITY_KEY}
+    digest.update(json.dumps(body, sort_keys=True, allow_nan=True).encode())
+    for key in sorted(tensors):
+        tensor = tensors[key].detach().to("cpu").contiguous()
+        digest.update(f"|{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()
 
 
 def load_artifact(path_or_name: str | os.PathLike) -> Artifact:
@@ -203,29 +242,36 @@ def _read_safetensors(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
                             "'lutfuse import-checkpoint')")
     try:
         manifest = json.loads(metadata[MANIFEST_KEY])
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, RecursionError) as error:
         raise ArtifactError(f"{path}: manifest is not valid JSON ({error})") from None
     if not isinstance(manifest, dict):
         raise ArtifactError(f"{path}: manifest is not a JSON object")
     return manifest, tensors
 
 
+def _output_mapping(manifest: dict) -> object:
+    """The manifest's ``output.mapping``: ``none`` when absent, None when ``output`` is not a
+    JSON object (not checked further here)."""
+    output = manifest.get("output", {})
+    return output.get("mapping", "none") if isinstance(output, dict) else None
+
+
 def _validate(path: Path, manifest: dict, tensors: dict[str, torch.Tensor]) -> None:
     if manifest.get("format") != "lutfuse-artifact":
         raise ArtifactError(f"{path}: manifest format is {manifest.get('format')!r}, "
                             "expected 'lutfuse-artifact'")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(f"{path}: artifact format version {manifest.get('format_version')!r} "
-                            f"is not supported (this lutfuse reads version {FORMAT_VERSION})")
+    version = manifest.get("format_version")
+    if type(version) is not int or version not in READABLE_VERSIONS:
+        raise ArtifactError(f"{path}: artifact format version {version!r} is not supported "
+                            f"(this lutfuse reads versions {READABLE_VERSIONS})")
     family = manifest.get("family")
-    if family not in MODEL_FAMILIES:
+    if not isinstance(family, str) or family not in MODEL_FAMILIES:
         raise ArtifactError(f"{path}: unknown model family {family!r}")
-    if manifest.get("output", {}).get("mapping", "none") not in OUTPUT_MAPPINGS:
-        raise ArtifactError(f"{path}: output mapping must be one of {OUTPUT_MAPPINGS}")
-    try:
-        expected = build_model(family, manifest.get("architecture") or {}).state_dict()
-    except ArtifactError as error:
-        raise ArtifactError(f"{path}: {error}") from None
+    mapping = _output_mapping(manifest)
+    if not isinstance(mapping, str) or mapping not in OUTPUT_MAPPINGS:
+        raise ArtifactError(f"{path}: output mapping must be one of {OUTPUT_MAPPINGS}, got "
+                            f"output={manifest.get('output')!r}")
+    expected = _expected_state(path, family, manifest.get("architecture") or {})
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
@@ -242,3 +288,40 @@ def _validate(path: Path, manifest: dict, tensors: dict[str, torch.Tensor]) -> N
         if not torch.isfinite(tensor).all():
             bad = int((~torch.isfinite(tensor)).sum())
             raise ArtifactError(f"{path}: tensor {key!r} holds {bad} NaN/inf values")
+    _check_integrity(path, manifest, tensors)
+
+
+def _expected_state(path: Path, family: str, architecture: object) -> dict[str, torch.Tensor]:
+    """Shapes and dtypes of the family's weights for ``architecture``, built on the meta
+    device (no memory), after bounding every integer so a corrupt manifest cannot ask for a
+    gigantic model."""
+    if not isinstance(architecture, dict):
+        raise ArtifactError(f"{path}: architecture must be a JSON object, got {architecture!r}")
+    for key, value in architecture.items():
+        if isinstance(value, int) and not 0 <= value <= MAX_ARCHITECTURE_INT:
+            raise ArtifactError(f"{path}: architecture {key}={value} is outside "
+                                f"0..{MAX_ARCHITECTURE_INT} (corrupt manifest?)")
+    try:
+        with torch.device("meta"):
+            return build_model(family, architecture).state_dict()
+    except ArtifactError as error:
+        raise ArtifactError(f"{path}: {error}") from None
+    except Exception as error:  # model constructors raise RuntimeError etc. on odd values
+        raise ArtifactError(f"{path}: invalid architecture for {family!r}: {architecture} "
+                            f"({type(error).__name__}: {error})") from None
+
+
+def _check_integrity(path: Path, manifest: dict, tensors: dict[str, torch.Tensor]) -> None:
+    """Compare the manifest's ``integrity.sha256`` with the file's content (version 2 on)."""
+    if manifest["format_version"] < 2:
+        return  # written before integrity hashes existed
+    if INTEGRITY_KEY not in manifest:
+        raise ArtifactError(f"{path}: format version {manifest['format_version']} manifest has no "
+                            f"'{INTEGRITY_KEY}' entry (corrupt file?)")
+    recorded = manifest[INTEGRITY_KEY]
+    recorded = recorded.get("sha256") if isinstance(recorded, dict) else None
+    actual = integrity_sha256(manifest, tensors)
+    if recorded != actual:
+        raise ArtifactError(f"{path}: content does not match its integrity sha256 (recorded "
+                            f"{str(recorded)[:16]}..., computed {actual[:16]}...): the file was "
+                            "corrupted or edited after it was saved")

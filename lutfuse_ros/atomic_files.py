@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from lutfuse_ros.errors import ConfigError
+
 
 def refuse_existing(path: str | os.PathLike, overwrite: bool) -> Path:
     """Return ``path`` as a Path, raising FileExistsError if it exists and ``overwrite`` is off."""
@@ -15,6 +17,31 @@ def refuse_existing(path: str | os.PathLike, overwrite: bool) -> Path:
     if destination.exists() and not overwrite:
         raise FileExistsError(f"{destination} exists; pass --force to overwrite it")
     return destination
+
+
+def path_inside(folder: str | os.PathLike, name: str) -> Path:
+    """``folder / name`` for a file name that comes from data or configuration.
+
+    Names derived from input files, topics, labels or manifests must stay inside the output
+    folder the user chose: ``name`` must be one plain file name, not a path.
+
+    Args:
+        folder: the output folder.
+        name: the file name to create in it.
+
+    Returns:
+        ``Path(folder) / name``.
+
+    Raises:
+        ConfigError: ``name`` is empty, ``.`` or ``..``, holds a path separator (``/`` or
+            ``\\``) or a NUL byte, or is absolute; the message names it and the folder.
+    """
+    text = str(name)
+    plain = text not in ("", ".", "..") and not any(c in text for c in ("/", "\\", "\0"))
+    if not plain:
+        raise ConfigError(f"refusing to write {text!r} in {folder}: an output name must be a "
+                          "plain file name (no '/', '\\', '..' or absolute path)")
+    return Path(folder) / text
 
 
 @contextmanager

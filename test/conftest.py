@@ -36,3 +36,28 @@ def official_mini_artifact(shared_dir, tmp_path_factory) -> Path:
 
     model, manifest = import_mmdrfuse(shared_dir / "reference_models" / "mmdrfuse" / "student.model")
     return save_artifact(model, tmp_path_factory.mktemp("official") / "mini.safetensors", manifest)
+
+
+@pytest.fixture(scope="session")
+def analytic_artifacts(tmp_path_factory) -> dict[str, Path]:
+    """Hand-made (untrained) max(luma, infrared) models whose behaviour tests can predict.
+
+    Returns:
+        ``{"mmlut": path, "mini": path}`` of artifacts in a temporary folder.
+    """
+    from lutfuse_ros.artifacts import make_manifest, save_artifact
+    from lutfuse_ros.models import MiniFusionNet, MMLUT
+
+    folder = tmp_path_factory.mktemp("analytic_models")
+    provenance = {"source": "analytic initialisation (not trained)", "rule": "max(luma, infrared)"}
+    lut = MMLUT(bins=17, context_channels=4, context_blocks=1, lattice="endpoint")
+    lut.fill_analytic("max")
+    mini = MiniFusionNet()
+    mini.fill_analytic()
+    paths = {}
+    for key, model in (("mmlut", lut), ("mini", mini)):
+        paths[key] = folder / f"analytic-{key}.safetensors"
+        save_artifact(model, paths[key], make_manifest(
+            model, name=f"analytic-{key}", provenance=provenance,
+            description="max(luma, infrared), hand-made weights for tests"))
+    return paths

@@ -10,7 +10,8 @@ Steps of :func:`run_replay`:
    or as fast as possible with at most ``max_in_flight`` pairs in flight, while recording
    every fused image into the output rosbag2;
 4. wait for the last outputs and a final ``/diagnostics`` message, stop the node, finalise
-   the output bag (also after Ctrl-C: what was recorded is kept), and build the report.
+   the output bag (also after Ctrl-C: what was recorded is kept, unless it would replace an
+   earlier result given ``--force``), and build the report.
 """
 
 from __future__ import annotations
@@ -174,7 +175,9 @@ def run_replay(options: ReplayOptions, stop: threading.Event | None = None) -> R
     Args:
         options: what to do.
         stop: set it (e.g. from a SIGINT handler) to stop early; the run then finishes
-            cleanly: child node stopped, output bag finalised, report written.
+            cleanly: child node stopped, output bag finalised, report written, except where
+            they would replace earlier results (``force``): those are kept and the partial
+            ones discarded.
 
     Raises:
         FileExistsError: an output exists and ``options.force`` is false.
@@ -182,9 +185,10 @@ def run_replay(options: ReplayOptions, stop: threading.Event | None = None) -> R
     """
     stop = stop or threading.Event()
     started = time.monotonic()
-    existing = [str(p) for p in options.output_paths() if p.exists()]
+    existing = {p for p in options.output_paths() if p.exists()}
     if existing and not options.force:
-        raise FileExistsError(f"refusing to overwrite {', '.join(existing)} (use --force)")
+        raise FileExistsError(f"refusing to overwrite {', '.join(sorted(map(str, existing)))} "
+                              "(use --force)")
     visible_topic, thermal_topic, plan, extra_sync = scan_bag(options)
     stride = max(1, math.ceil(len(plan.pairs) / options.metrics_frames)
                  if options.metrics_frames else 0)
@@ -232,8 +236,12 @@ def run_replay(options: ReplayOptions, stop: threading.Event | None = None) -> R
             LOG.info("fusion node stopped (exit code %s)", code)
         if session is not None:
             session.close()
+    keep_previous = _kept_on_interrupt(options, existing, stop.is_set())
     if writer is not None:
-        writer.close()
+        if options.output in keep_previous:
+            writer.abort()
+        else:
+            writer.close()
     setup = {"bag": str(options.bag), "output_bag": str(options.output or "") or None,
              "mode": ("as fast as possible" if options.as_fast_as_possible
                       else f"real time x{options.rate:g}"),
@@ -250,12 +258,34 @@ def run_replay(options: ReplayOptions, stop: threading.Event | None = None) -> R
                        timing.get("play_end", 0.0) - timing.get("play_start", 0.0),
                        time.monotonic() - started, interrupted=stop.is_set())
     report.metrics = _metrics(records, plan)
-    files = [options.output] if options.output is not None else []
+    files = ([options.output] if options.output is not None
+             and options.output not in keep_previous else [])
     if options.report_prefix is not None:
-        files += save_report(report, options.report_prefix, options.force)
+        if not keep_previous.intersection(report_paths(options.report_prefix)):
+            files += save_report(report, options.report_prefix, options.force)
         if options.node_log_path() is not None:
             files.append(options.node_log_path())
     return ReplayOutcome(report, files)
+
+
+def _kept_on_interrupt(options: ReplayOptions, existing: set[Path], interrupted: bool
+                       ) -> set[Path]:
+    """The earlier results an interrupted run must not replace (empty when it finished).
+
+    With ``--force`` a finished run replaces earlier results; an interrupted one keeps them
+    (its partial recording and report are discarded), so Ctrl-C never trades a complete
+    result for a partial one. Without earlier results the partial ones are kept.
+    """
+    if not interrupted or not existing:
+        return set()
+    kept = {p for p in options.output_paths() if p in existing}
+    if options.report_prefix is not None and kept.intersection(report_paths(
+            options.report_prefix)):
+        kept.update(report_paths(options.report_prefix))  # a report is kept as a whole
+    if kept:
+        LOG.warning("interrupted: keeping the earlier %s; this run's partial results for them "
+                    "are discarded", ", ".join(sorted(map(str, kept))))
+    return kept
 
 
 def _start_node(options: ReplayOptions, domain_id: int, environ: dict[str, str]) -> NodeProcess:

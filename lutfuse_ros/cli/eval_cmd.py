@@ -28,6 +28,8 @@ from lutfuse_ros.metrics import (
     to_json,
     to_markdown,
 )
+from lutfuse_ros.metrics.grids import write_comparison_grids
+from lutfuse_ros.metrics.report import index_images
 
 LOGGER = logging.getLogger(__name__)
 
@@ -50,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="also write PREFIX.md and PREFIX.json")
     parser.add_argument("--force", action="store_true",
                         help="overwrite existing PREFIX.md / PREFIX.json")
+    parser.add_argument("--grid", metavar="DIR",
+                        help="also write side-by-side comparison PNGs (infrared | visible | "
+                             "each method [| baselines]) of a few scenes into DIR")
+    parser.add_argument("--grid-stems", metavar="NAME", nargs="+",
+                        help="scenes for --grid (image names without suffix; default: the "
+                             "first 4 scenes the first method has)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.set_defaults(handler=run)
 
@@ -132,6 +140,14 @@ def run(args: argparse.Namespace) -> int:
         _write_atomically(markdown_path, markdown)
         _write_atomically(json_path, to_json(reports))
         LOGGER.info("wrote %s and %s", markdown_path, json_path)
+
+    if args.grid:
+        stems = args.grid_stems or sorted(index_images(next(iter(methods.values())),
+                                                       "fused"))[:4]
+        written = write_comparison_grids(args.grid, stems, methods, Path(args.ir),
+                                         Path(args.vi), baselines=args.baselines,
+                                         overwrite=args.force)
+        LOGGER.info("wrote %d comparison grid(s) in %s", len(written), args.grid)
 
     for label, report in reports.items():
         if report.skipped:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from lutfuse_ros.atomic_files import path_inside
 from lutfuse_ros.cli.common import add_pipeline_options, pipeline_from_args
 from lutfuse_ros.errors import InputError, LutfuseError
 from lutfuse_ros.image_io import ImagePair, find_pairs, read_thermal, read_visible, write_image_atomic
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
                         ", ".join(unmatched[:5]) + (" ..." if len(unmatched) > 5 else ""))
         if out.resolve() in (visible.resolve(), thermal.resolve()):
             raise InputError(f"output folder {out} is an input folder; choose another")
-        targets = {pair.name: out / f"{pair.name}.png" for pair in pairs}
+        targets = {pair.name: path_inside(out, f"{pair.name}.png") for pair in pairs}
     else:
         pairs = [ImagePair(visible.stem, visible, thermal)]
         targets = {visible.stem: out}
@@ -61,11 +62,13 @@ def run(args: argparse.Namespace) -> int:
             vis, th = read_visible(pair.visible), read_thermal(pair.thermal)
             fused = pipeline.fuse(vis, th)
             write_image_atomic(target, fused, overwrite=args.force)
-            if args.grid:
+            grid_target = target.with_name(f"{target.stem}_grid.png")
+            if args.grid and grid_target.exists() and not args.force:
+                LOG.warning("kept the existing %s (use --force to redo it)", grid_target)
+            elif args.grid:
                 grid = side_by_side([("infrared", grid_thermal(th)), ("visible", vis),
                                      (f"fused ({pipeline.artifact.name})", fused)])
-                write_image_atomic(target.with_name(f"{target.stem}_grid.png"), grid,
-                                   overwrite=True)
+                write_image_atomic(grid_target, grid, overwrite=args.force)
             written += 1
         except LutfuseError as error:
             failed.append(f"{pair.name}: {error}")

@@ -7,7 +7,8 @@ Example::
 starts the node on a private ROS_DOMAIN_ID, plays the bag, records the fused images into the
 rosbag2 ``drive_fused`` and writes ``results/drive.{json,md}`` and
 ``results/drive_latency.png``. The first Ctrl-C stops the playback cleanly (the node is
-stopped, what was recorded is kept and reported); one during that final cleanup aborts it.
+stopped, what was recorded is kept and reported; with ``--force``, earlier results at those
+names are kept rather than replaced by partial ones); one during that final cleanup aborts it.
 """
 
 from __future__ import annotations

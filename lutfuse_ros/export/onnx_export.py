@@ -277,8 +277,10 @@ def parse_onnx(data: bytes, path: Path | None = None) -> ExportedOnnx:
     try:
         manifest = json.loads(metadata[MANIFEST_KEY])
         scopes = tuple(json.loads(metadata.get(FP16_SCOPES_KEY, "[]")))
-    except json.JSONDecodeError as error:
+    except (ValueError, TypeError) as error:  # also UnicodeDecodeError of damaged bytes
         raise ArtifactError(f"{where}: lutfuse metadata is not valid JSON ({error})") from None
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{where}: lutfuse manifest is not a JSON object")
     return ExportedOnnx(data=data, sha256=bytes_sha256(data), manifest=manifest,
                         weights_sha256=metadata.get(WEIGHTS_KEY, ""),
                         lut_op=metadata.get(LUT_OP_KEY, ""), fp16_scopes=scopes, path=path)

@@ -67,7 +67,7 @@ class EvaluationReport:
                 for name in METRIC_NAMES}
 
 
-def _index_images(folder: Path, role: str) -> dict[str, list[Path]]:
+def index_images(folder: Path, role: str) -> dict[str, list[Path]]:
     """Map each image stem in ``folder`` to its files (several if suffixes differ)."""
     if not folder.is_dir():
         raise InputError(f"{role} folder {folder} does not exist or is not a folder")
@@ -78,7 +78,7 @@ def _index_images(folder: Path, role: str) -> dict[str, list[Path]]:
     return index
 
 
-def _pick(index: dict[str, list[Path]], stem: str, role: str, folder: Path) -> Path:
+def pick_image(index: dict[str, list[Path]], stem: str, role: str, folder: Path) -> Path:
     """The single file for ``stem``; raises InputError if it is missing or ambiguous."""
     candidates = index.get(stem, [])
     if not candidates:
@@ -104,12 +104,12 @@ def _source_pairs(ir_dir: Path, vi_dir: Path, stems: list[str], description: str
                   progress: bool, skipped: dict[str, str]
                   ) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     """Yield ``(stem, ir, vi)`` gray images; stems that fail go to ``skipped``."""
-    ir_index = _index_images(ir_dir, "ir")
-    vi_index = _index_images(vi_dir, "vi")
+    ir_index = index_images(ir_dir, "ir")
+    vi_index = index_images(vi_dir, "vi")
     for stem in _progress(stems, description, progress):
         try:
-            ir = read_gray(_pick(ir_index, stem, "ir", ir_dir))
-            vi = read_gray(_pick(vi_index, stem, "vi", vi_dir))
+            ir = read_gray(pick_image(ir_index, stem, "ir", ir_dir))
+            vi = read_gray(pick_image(vi_index, stem, "vi", vi_dir))
         except InputError as error:
             skipped[stem] = str(error)
             continue
@@ -135,13 +135,13 @@ def evaluate_folder(fused_dir: str | os.PathLike[str], ir_dir: str | os.PathLike
         InputError: If one of the three folders does not exist.
     """
     fused_folder, ir_folder, vi_folder = Path(fused_dir), Path(ir_dir), Path(vi_dir)
-    fused_index = _index_images(fused_folder, "fused")
+    fused_index = index_images(fused_folder, "fused")
     stems = sorted(fused_index) if names is None else list(dict.fromkeys(names))
     report = EvaluationReport(fused_dir=str(fused_folder))
     for stem, ir, vi in _source_pairs(ir_folder, vi_folder, stems, fused_folder.name,
                                       progress, report.skipped):
         try:
-            fused = read_gray(_pick(fused_index, stem, "fused", fused_folder))
+            fused = read_gray(pick_image(fused_index, stem, "fused", fused_folder))
             report.rows[stem] = evaluate_pair(fused, ir, vi)
         except InputError as error:
             report.skipped[stem] = str(error)
@@ -193,7 +193,7 @@ def evaluate_baselines(ir_dir: str | os.PathLike[str], vi_dir: str | os.PathLike
     """
     ir_folder, vi_folder = Path(ir_dir), Path(vi_dir)
     if names is None:
-        common = set(_index_images(ir_folder, "ir")) & set(_index_images(vi_folder, "vi"))
+        common = set(index_images(ir_folder, "ir")) & set(index_images(vi_folder, "vi"))
         stems = sorted(common)
     else:
         stems = list(dict.fromkeys(names))

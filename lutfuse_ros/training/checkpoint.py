@@ -39,8 +39,9 @@ def load_checkpoint(path: Path, map_location: torch.device | str = "cpu") -> dic
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many types for corrupt files
+        first_line = next(iter(str(error).splitlines()), "no details")
         raise ConfigError(f"cannot read checkpoint {path}: {type(error).__name__}: "
-                          f"{str(error).splitlines()[0]}") from None
+                          f"{first_line} (truncated or corrupt?)") from None
     if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
         raise ConfigError(f"{path} is not a lutfuse training checkpoint of version "
                           f"{CHECKPOINT_VERSION}")

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from lutfuse_ros.artifacts import make_manifest, save_artifact
+from lutfuse_ros.atomic_files import atomic_output
 from lutfuse_ros.errors import ConfigError
 from lutfuse_ros.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from lutfuse_ros.training.config import TrainingConfig, resolve_path
@@ -236,12 +237,19 @@ class _Run:
                               f"not {self.config.stage}")
         if state.get("config_text") != self.config.source_text:
             LOG.warning("the config differs from the checkpoint's; resuming anyway")
-        stage.model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        stage.load_extra_state(state.get("extra", {}))
-        self.state = _Progress(**state["progress"])
+        try:
+            stage.model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            stage.load_extra_state(state.get("extra", {}))
+            progress = _Progress(**state["progress"])
+            torch.set_rng_state(state["torch_rng"].cpu())
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+            detail = " ".join(str(error).split())[:300]
+            raise ConfigError(f"cannot resume from {self.checkpoint_path}: "
+                              f"{type(error).__name__}: {detail} (damaged, or written by another "
+                              "version?); pass --force to start over") from None
+        self.state = progress
         self.log.history = list(state.get("history", []))
-        torch.set_rng_state(state["torch_rng"].cpu())
         LOG.info("resumed from %s at epoch %d, step %d", self.checkpoint_path,
                  self.state.epoch + 1, self.state.global_step)
 
@@ -272,7 +280,8 @@ class _Run:
             manifest["metrics"] = {"dataset": str(resolve_path(config.validation.visible).parent),
                                    "pairs_max": config.validation.max_pairs,
                                    "means": {k: round(v, 4) for k, v in means.items()}}
-            (self.run_dir / "metrics.md").write_text(markdown, encoding="utf-8")
+            with atomic_output(self.run_dir / "metrics.md", overwrite=True) as temporary:
+                temporary.write_text(markdown, encoding="utf-8")
             result.metrics_markdown = markdown
             print(markdown)
         self.log.write_curve()

@@ -37,11 +37,11 @@ def test_gray_visible_and_mono_output():
     assert fused.shape == (20, 30)
 
 
-def test_analytic_max_model_outputs_the_brighter_source(pipelines):
+def test_analytic_max_model_outputs_the_brighter_source(analytic_artifacts):
     visible = np.full((16, 16, 3), 40, np.uint8)
     thermal = np.zeros((16, 16), np.uint8)
     thermal[4:12, 4:12] = 200
-    fused = pipelines["lutfuse-mmlut"].fuse(visible, thermal)
+    fused = FusionPipeline.from_artifact(analytic_artifacts["mmlut"]).fuse(visible, thermal)
     assert abs(int(fused[8, 8, 0]) - 200) <= 2 and abs(int(fused[0, 0, 0]) - 40) <= 2
 
 
@@ -53,10 +53,10 @@ def test_rgb_order_is_the_mirror_of_bgr(pair):
     assert np.array_equal(bgr, rgb[..., ::-1])
 
 
-def test_uint16_thermal_is_normalised(pipelines):
+def test_uint16_thermal_is_normalised(analytic_artifacts):
     visible = np.zeros((24, 24, 3), np.uint8)
     thermal = np.linspace(7000, 9000, 24 * 24).reshape(24, 24).astype(np.uint16)
-    fused = pipelines["lutfuse-mmlut"].fuse(visible, thermal)
+    fused = FusionPipeline.from_artifact(analytic_artifacts["mmlut"]).fuse(visible, thermal)
     assert fused[-1, -1, 0] > 240 and fused[0, 0, 0] < 15
 
 

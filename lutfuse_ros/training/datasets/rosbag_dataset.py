@@ -27,8 +27,9 @@ class RosbagSource(SequentialSource):
     """Paired frames of two image topics of a bag.
 
     Args:
-        path: a rosbag2 folder (sqlite3 or mcap storage), a ``.mcap``/``.db3`` file inside
-            one, or a rosbag1 ``.bag`` file.
+        path: a rosbag2 folder (sqlite3 or mcap storage), a ``.mcap``/``.db3`` storage file
+            (inside one, or alone when the recording never wrote its ``metadata.yaml``), or a
+            rosbag1 ``.bag`` file.
         visible_topic: visible camera topic.
         thermal_topic: thermal camera topic.
         slop: largest stamp difference of a pair, seconds.
@@ -39,7 +40,8 @@ class RosbagSource(SequentialSource):
         label: key prefix (default: the bag's name).
 
     Raises:
-        InputError: missing bag, missing topics, or a topic that is not an image topic.
+        InputError: missing bag (here); when the frames are first read: an unreadable
+            (truncated, corrupt) bag, missing topics, or a topic that is not an image topic.
     """
 
     def __init__(self, path: str | Path, visible_topic: str, thermal_topic: str,
@@ -56,45 +58,78 @@ class RosbagSource(SequentialSource):
         self.counters: dict[str, int] = {}
 
     def _bag_paths(self) -> list[Path]:
-        if self.path.is_file() and self.path.suffix in (".mcap", ".db3"):
+        """What ``AnyReader`` opens: the rosbag2 folder of a storage file when it has its
+        ``metadata.yaml`` (split recordings), else the file itself (an interrupted recording
+        without metadata) or the given folder / rosbag1 file."""
+        if (self.path.is_file() and self.path.suffix in (".mcap", ".db3")
+                and (self.path.parent / "metadata.yaml").is_file()):
             return [self.path.parent]
         return [self.path]
 
     def iterate(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """Yield the kept pairs; every failure of the bag itself becomes an InputError.
+
+        Raises:
+            InputError: the bag cannot be opened or read (truncated, corrupt, not a bag), a
+                topic is missing or not an image topic, or a message cannot be deserialised.
+            ConversionError: an image message's fields are inconsistent.
+        """
         try:
             from rosbags.highlevel import AnyReader
             from rosbags.typesys import Stores, get_typestore
         except ImportError as error:
             raise ConfigError("rosbag sources need the 'rosbags' package (pip install "
                               "'lutfuse_ros[bag]')") from error
+        try:
+            reader = AnyReader(self._bag_paths(), default_typestore=get_typestore(Stores.LATEST))
+            reader.open()
+        except Exception as error:  # AnyReaderError, apsw/sqlite and mcap errors, OSError
+            raise InputError(f"cannot open rosbag {self.path}: {type(error).__name__}: {error} "
+                             "(truncated, corrupt or not a bag?)") from error
+        try:
+            yield from self._pairs(reader)
+        finally:
+            reader.close()
+
+    def _pairs(self, reader) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """Pair and decode the messages of an open reader."""
         pairer = ApproximateTimePairer(self.slop, self.queue_size, self.offset,
                                        jump_back_reset=max(1.0, 2 * self.slop + 1e-3))
         kept = 0
         paired = 0
-        with AnyReader(self._bag_paths(), default_typestore=get_typestore(Stores.LATEST)) as reader:
-            connections = self._connections(reader)
-            wanted = list(connections.values())
-            for connection, log_time, raw in reader.messages(connections=wanted):
-                message = reader.deserialize(raw, connection.msgtype)
-                stamp = _stamp_ns(message, log_time)
-                item = (message, connection.msgtype)
-                if connection.topic == self.visible_topic:
-                    pairs = pairer.add_visible(stamp, item)
-                else:
-                    pairs = pairer.add_thermal(stamp, item)
-                for pair in pairs:
-                    index = paired
-                    paired += 1
-                    if index % self.every:
-                        continue
-                    visible = _decode(*pair.visible, visible=True)
-                    thermal = _decode(*pair.thermal, visible=False)
-                    yield f"{self.label}/{pair.visible_stamp_ns}", visible, thermal
-                    kept += 1
-                    if self.max_frames is not None and kept >= self.max_frames:
-                        self._record(pairer, paired, kept)
-                        return
+        connections = self._connections(reader)
+        for connection, stamp, item in self._read(reader, list(connections.values())):
+            if connection.topic == self.visible_topic:
+                pairs = pairer.add_visible(stamp, item)
+            else:
+                pairs = pairer.add_thermal(stamp, item)
+            for pair in pairs:
+                index = paired
+                paired += 1
+                if index % self.every:
+                    continue
+                visible = _decode(*pair.visible, visible=True)
+                thermal = _decode(*pair.thermal, visible=False)
+                yield f"{self.label}/{pair.visible_stamp_ns}", visible, thermal
+                kept += 1
+                if self.max_frames is not None and kept >= self.max_frames:
+                    self._record(pairer, paired, kept)
+                    return
         self._record(pairer, paired, kept)
+
+    def _read(self, reader, connections: list) -> Iterator[tuple[object, int, tuple]]:
+        """``(connection, stamp_ns, (message, msgtype))`` in bag order, read errors wrapped."""
+        messages = reader.messages(connections=connections)
+        while True:
+            try:
+                connection, log_time, raw = next(messages)
+                message = reader.deserialize(raw, connection.msgtype)
+            except StopIteration:
+                return
+            except Exception as error:  # storage and deserialisation errors of many types
+                raise InputError(f"cannot read rosbag {self.path}: {type(error).__name__}: "
+                                 f"{error} (truncated or corrupt?)") from error
+            yield connection, _stamp_ns(message, log_time), (message, connection.msgtype)
 
     def _connections(self, reader) -> dict[str, object]:
         found = {}
