@@ -12,10 +12,8 @@ the three logs, ``node_params.yaml`` and the CSV/JSONL files of :mod:`_soak_traf
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -27,12 +25,11 @@ import numpy as np
 import yaml
 
 from _soak_analysis import ProcessSample, memory_summary, percentiles, read_process_sample
+from lutfuse_ros.ros.shm_segments import remove_stale_segments, segment_locks
 from _soak_traffic import DIAGNOSTICS_JSONL, PUBLISHED_CSV, RECEIVED_CSV, RECORDER_READY
 
 REPO = Path(__file__).resolve().parents[1]
 TRAFFIC_SCRIPT = Path(__file__).resolve().parent / "_soak_traffic.py"
-_SHM_DIR = Path("/dev/shm")
-_SEGMENT_LOCK = re.compile(r"^fastdds_([0-9a-z]{16}|port\d{1,5})_el$")
 _POLL_S = 0.1
 
 
@@ -107,7 +104,7 @@ class SoakRun:
         self._args, self._work, self._progress = args, work, progress
         self._namespace = f"/lutfuse_soak_{os.getpid()}"
         self._processes: dict[str, subprocess.Popen] = {}
-        self._segments_before = _segment_locks()
+        self._segments_before = segment_locks()
         self.data = RunData()
         self._published = CsvTail(work / PUBLISHED_CSV, 2)
         self._received = CsvTail(work / RECEIVED_CSV, 2)
@@ -317,25 +314,4 @@ class SoakRun:
         (created during the run and no longer locked by a live owner)."""
         if not self.data.killed:
             return
-        for lock_name in _segment_locks() - self._segments_before:
-            lock = _SHM_DIR / lock_name
-            if not _is_locked(lock):
-                stem = lock_name[:-3]
-                for path in (lock, _SHM_DIR / stem, _SHM_DIR / f"sem.{stem}_mutex"):
-                    path.unlink(missing_ok=True)
-
-
-def _segment_locks() -> set[str]:
-    try:
-        return {name for name in os.listdir(_SHM_DIR) if _SEGMENT_LOCK.match(name)}
-    except FileNotFoundError:
-        return set()
-
-
-def _is_locked(path: Path) -> bool:
-    try:
-        with open(path, "ab") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except OSError:
-        return True
+        remove_stale_segments(self._segments_before)

@@ -11,11 +11,9 @@ recognises zombies).
 
 from __future__ import annotations
 
-import fcntl
 import itertools
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -28,9 +26,9 @@ import numpy as np
 import pytest
 import yaml
 
+from lutfuse_ros.ros.shm_segments import remove_stale_segments, segment_locks
+
 REPO = Path(__file__).resolve().parents[2]
-SHM_DIR = Path("/dev/shm")
-_SEGMENT_LOCK = re.compile(r"^fastdds_([0-9a-z]{16}|port\d{1,5})_el$")
 _COUNTER = itertools.count()
 
 
@@ -42,22 +40,6 @@ def wait_for(condition, timeout: float, interval: float = 0.05, what: Any = "con
             pytest.fail(f"timed out after {timeout} s waiting for "
                         f"{what() if callable(what) else what}")
         time.sleep(interval)
-
-
-def _segment_locks() -> set[str]:
-    try:
-        return {name for name in os.listdir(SHM_DIR) if _SEGMENT_LOCK.match(name)}
-    except FileNotFoundError:
-        return set()
-
-
-def _is_locked(path: Path) -> bool:
-    try:
-        with open(path, "ab") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except OSError:
-        return True
 
 
 @dataclass
@@ -89,7 +71,7 @@ class RosGraph:
     namespace: str
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     killed: list[str] = field(default_factory=list)
-    segments_before: set[str] = field(default_factory=_segment_locks)
+    segments_before: set[str] = field(default_factory=segment_locks)
 
     @property
     def env(self) -> dict[str, str]:
@@ -198,12 +180,7 @@ class RosGraph:
         for name in list(self.processes):
             self.stop(name)
         if self.killed:
-            for lock_name in _segment_locks() - self.segments_before:
-                lock = SHM_DIR / lock_name
-                if not _is_locked(lock):
-                    stem = lock_name[:-3]
-                    for path in (lock, SHM_DIR / stem, SHM_DIR / f"sem.{stem}_mutex"):
-                        path.unlink(missing_ok=True)
+            remove_stale_segments(self.segments_before)
 
 
 def load_recording(path: Path) -> Recording:
