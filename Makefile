@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench quality clean
 
 $(STAMP): setup.py requirements/cpu.txt requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_pipeline.py
+
+quality: $(STAMP)
+	LUTFUSE=$(VENV)/bin/lutfuse scripts/quality_report.sh reports/quality ../shared
 
 clean:
 	rm -rf $(VENV) build install log lutfuse_demo

@@ -32,7 +32,9 @@ class TensorRTBackend(InferenceBackend):
     Args:
         artifact: the model the engine must have been built from.
         device: ``cuda[:N]``.
-        precision: ``fp16`` (default) or ``fp32``: which cached engine to load.
+        precision: ``fp16`` (default; ``auto`` means the same, so the node's default
+            ``{precision: auto}`` works for every backend) or ``fp32``: which cached engine
+            to load.
         engine_path: an explicit engine file (with its ``.json`` sidecar beside it); without
             it the engine is looked up in ``cache_dir`` by its key.
         onnx_path: the ONNX file the engine was built from (its hash is part of the key);
@@ -54,6 +56,7 @@ class TensorRTBackend(InferenceBackend):
                  engine_path: str | None = None, onnx_path: str | None = None,
                  cache_dir: str | None = None, lut_op: str = DEFAULT_LUT_OP,
                  resolutions: list[str] | None = None, **options) -> None:
+        precision = "fp16" if precision == "auto" else precision
         super().__init__(artifact, device, precision=precision, engine_path=engine_path,
                          onnx_path=onnx_path, cache_dir=cache_dir, lut_op=lut_op, **options)
         from lutfuse_ros.export.onnx_export import artifact_reference, load_or_export_onnx

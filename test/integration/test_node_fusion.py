@@ -72,8 +72,9 @@ def test_fused_image_equals_pipeline_output_bit_for_bit(ros_graph, name):
         ["--size", "64", "48", "--rate", "5", "--count", "15", *case["publish"]],
         ["--save-images", "--diagnostics"])
 
+    # The node's default backend_options are {precision: auto}; mirror them.
     pipeline = FusionPipeline.from_artifact(case["artifact"], backend="torch",
-                                            config=case["config"])
+                                            config=case["config"], precision="auto")
     by_stamp = {pair["stamp_ns"]: pair for pair in published}
     measured = np.flatnonzero(recording.measured)
     missing = [pair["index"] for pair in published

@@ -45,7 +45,7 @@ def test_defaults_parse_into_settings_matching_the_pipeline_defaults():
     assert settings.pipeline == PipelineConfig()
     assert settings.qos.input == "sensor_data" and settings.qos.output == "reliable"
     assert settings.output.encoding == "bgr8" and settings.output.stamp_source == "visible"
-    assert settings.backend_options == {}
+    assert settings.backend_options == {"precision": "auto"}
 
 
 @pytest.mark.parametrize("name, value, fragment", [
