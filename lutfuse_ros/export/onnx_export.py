@@ -44,6 +44,7 @@ FORMAT_KEY = "lutfuse_format"
 WEIGHTS_KEY = "lutfuse_weights_sha256"
 LUT_OP_KEY = "lutfuse_lut_op"
 FP16_SCOPES_KEY = "lutfuse_fp16_scopes"
+INTEGRITY_KEY = "lutfuse_integrity_sha256"
 
 #: Size of the tracing example; the exported graph accepts any height and width >= 2.
 _TRACE_SIZE = (48, 64)
@@ -65,6 +66,25 @@ def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
         tensor = state_dict[key].detach().to("cpu").contiguous()
         digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
         digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def onnx_integrity_sha256(model) -> str:
+    """sha256 over an ONNX model's graph (nodes and weights) and its lutfuse metadata.
+
+    Written at export under :data:`INTEGRITY_KEY` and checked by :func:`parse_onnx`, so a
+    damaged file (a flipped weight bit included) is refused instead of fusing wrongly.
+
+    Args:
+        model: an ``onnx.ModelProto``.
+
+    Returns:
+        64 hex digits.
+    """
+    digest = hashlib.sha256(model.graph.SerializeToString(deterministic=True))
+    for entry in sorted(model.metadata_props, key=lambda item: item.key):
+        if entry.key != INTEGRITY_KEY:
+            digest.update(f"|{entry.key}={entry.value}".encode())
     return digest.hexdigest()
 
 
@@ -232,6 +252,7 @@ def export_onnx(artifact: Artifact, lut_op: str = DEFAULT_LUT_OP) -> ExportedOnn
     del model.metadata_props[:]
     for key, value in metadata.items():
         model.metadata_props.add(key=key, value=value)
+    model.metadata_props.add(key=INTEGRITY_KEY, value=onnx_integrity_sha256(model))
     model.producer_name = "lutfuse_ros"
     model.doc_string = str(artifact.manifest.get("description", ""))
     onnx.checker.check_model(model)
@@ -274,6 +295,10 @@ def parse_onnx(data: bytes, path: Path | None = None) -> ExportedOnnx:
     if metadata.get(FORMAT_KEY) != ONNX_FORMAT or MANIFEST_KEY not in metadata:
         raise ArtifactError(f"{where}: ONNX model was not exported by 'lutfuse export onnx' "
                             f"(no {FORMAT_KEY}={ONNX_FORMAT} / {MANIFEST_KEY} metadata)")
+    if INTEGRITY_KEY in metadata and metadata[INTEGRITY_KEY] != onnx_integrity_sha256(model):
+        raise ArtifactError(f"{where}: damaged ONNX model (its graph, weights or metadata no "
+                            "longer match the integrity hash written at export); export it "
+                            "again with 'lutfuse export onnx'")
     try:
         manifest = json.loads(metadata[MANIFEST_KEY])
         scopes = tuple(json.loads(metadata.get(FP16_SCOPES_KEY, "[]")))
