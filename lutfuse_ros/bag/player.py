@@ -44,6 +44,8 @@ class SyncSettings:
         min_visible_interval: lower bound of the visible frame gap (s; 0: wait for the next
             frame before releasing a pair).
         min_thermal_interval: the same for thermal frames.
+        clock_jump_threshold: seconds a stamp may go back on its stream before the pairing
+            restarts on the new timeline (the node's ``sync.clock_jump_threshold``).
     """
 
     slop: float = 0.025
@@ -51,6 +53,7 @@ class SyncSettings:
     offset: float = 0.0
     min_visible_interval: float = 0.0
     min_thermal_interval: float = 0.0
+    clock_jump_threshold: float = 1.0
 
 
 @dataclass
@@ -102,7 +105,7 @@ def plan_playback(streams: list[str], stamps_ns: list[int], sync: SyncSettings) 
         the last stamp and counted in ``held_at_end``.
     """
     pairer = ApproximateTimePairer(sync.slop, sync.queue_size, sync.offset,
-                                   jump_back_reset=max(1.0, 2 * sync.slop),
+                                   jump_back_reset=sync.clock_jump_threshold,
                                    min_visible_interval=sync.min_visible_interval,
                                    min_thermal_interval=sync.min_thermal_interval)
     matched: list[tuple[int, object]] = []

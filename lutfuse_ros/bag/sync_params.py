@@ -24,9 +24,11 @@ from lutfuse_ros.errors import ConfigError
 SYNC_PARAMETERS = MappingProxyType({
     "sync.slop": "slop", "sync.queue_size": "queue_size", "sync.thermal_offset": "offset",
     "sync.min_visible_interval": "min_visible_interval",
-    "sync.min_thermal_interval": "min_thermal_interval"})
+    "sync.min_thermal_interval": "min_thermal_interval",
+    "sync.clock_jump_threshold": "clock_jump_threshold"})
 _TYPES = MappingProxyType({"slop": float, "queue_size": int, "offset": float,
-                           "min_visible_interval": float, "min_thermal_interval": float})
+                           "min_visible_interval": float, "min_thermal_interval": float,
+                           "clock_jump_threshold": float})
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -74,7 +76,7 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 def load_sync_settings(params_file: str | os.PathLike[str] | None,
                        overrides: Iterable[str] = ()) -> SyncSettings:
-    """The node's slop, queue size, thermal offset and minimum frame intervals.
+    """The node's slop, queue size, thermal offset, minimum frame intervals, jump threshold.
 
     Args:
         params_file: the parameter file given to the node, or ``None``.

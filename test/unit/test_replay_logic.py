@@ -245,6 +245,18 @@ class TestSyncParams:
         settings = load_sync_settings(params, ["sync.queue_size:=7"])
         assert (settings.slop, settings.offset, settings.queue_size) == (0.04, -0.01, 7)
 
+    def test_clock_jump_threshold_follows_the_node_parameter(self):
+        stamps = [0, 0, 5_000_000_000, 5_000_000_000, 3_000_000_000, 3_000_000_000,
+                  3_100_000_000, 3_100_000_000]
+        streams = ["visible", "thermal"] * 4
+        # A 2 s jump back: the node's default threshold (1 s) resets and pairs again...
+        default = plan_playback(streams, stamps, load_sync_settings(None))
+        # ...a 3 s threshold treats those frames as late and drops them.
+        tolerant = plan_playback(streams, stamps,
+                                 load_sync_settings(None, ["sync.clock_jump_threshold:=3.0"]))
+        assert load_sync_settings(None).clock_jump_threshold == 1.0
+        assert len(default.pairs) > len(tolerant.pairs)
+
     def test_bad_values_are_named(self, tmp_path):
         with pytest.raises(ConfigError, match="sync.slop"):
             load_sync_settings(None, ["sync.slop:=fast"])
