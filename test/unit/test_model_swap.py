@@ -74,7 +74,7 @@ def test_model_settings_take_only_the_model_fields():
     current = settings_for("lutfuse-mini", **{"sync.slop": 0.01})
     candidate = settings_for("lutfuse-mmlut", **{"sync.slop": 0.05, "backend_threads": 2})
     merged = model_settings(current, candidate)
-    assert merged.artifact == "lutfuse-mmlut" and merged.backend_options == {"threads": 2}
+    assert merged.artifact == "lutfuse-mmlut" and merged.backend_options == {"precision": "auto", "threads": 2}
     assert merged.sync.slop == 0.01
 
 
