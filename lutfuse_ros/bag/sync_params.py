@@ -19,6 +19,7 @@ import yaml
 
 from lutfuse_ros.bag.player import SyncSettings
 from lutfuse_ros.errors import ConfigError
+from lutfuse_ros.ros.params import default_values, flatten_parameters
 
 #: node parameter name -> :class:`SyncSettings` field.
 SYNC_PARAMETERS = MappingProxyType({
@@ -29,17 +30,6 @@ SYNC_PARAMETERS = MappingProxyType({
 _TYPES = MappingProxyType({"slop": float, "queue_size": int, "offset": float,
                            "min_visible_interval": float, "min_thermal_interval": float,
                            "clock_jump_threshold": float})
-
-
-def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
 
 
 def read_all_sections(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -57,7 +47,7 @@ def read_all_sections(path: str | os.PathLike[str]) -> dict[str, Any]:
     sections = document.values() if isinstance(document, Mapping) else ()
     for section in sections:
         if isinstance(section, Mapping) and isinstance(section.get("ros__parameters"), Mapping):
-            parameters.update(_flatten(section["ros__parameters"]))
+            parameters.update(flatten_parameters(section["ros__parameters"]))
     if not parameters:
         raise ConfigError(f"parameter file {path} has no '<node>: ros__parameters' section")
     return parameters
@@ -85,8 +75,6 @@ def load_sync_settings(params_file: str | os.PathLike[str] | None,
     Raises:
         ConfigError: a file cannot be read or a value has the wrong type.
     """
-    from lutfuse_ros.ros.params import default_values
-
     parameters = dict(default_values())
     if params_file is not None:
         parameters.update(read_all_sections(params_file))

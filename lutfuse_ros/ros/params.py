@@ -177,7 +177,7 @@ def read_params_file(path: str | Path, node_name: str = "/**") -> dict[str, Any]
         section = document.get(key, {}) if isinstance(document, dict) else {}
         parameters = section.get("ros__parameters") if isinstance(section, dict) else None
         if isinstance(parameters, dict):
-            values.update(_flatten(parameters))
+            values.update(flatten_parameters(parameters))
     if not values:
         raise ConfigError(f"parameters file {path} has no '{node_name}: ros__parameters' section")
     return values
@@ -291,12 +291,13 @@ def node_parameter_values(node) -> dict[str, Any]:
     return values
 
 
-def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten_parameters(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested ``ros__parameters`` mapping as ``{"sync.slop": 0.025, ...}`` (dotted names)."""
     flat: dict[str, Any] = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{name}."))
+        if isinstance(value, Mapping):
+            flat.update(flatten_parameters(value, f"{name}."))
         else:
             flat[name] = value
     return flat

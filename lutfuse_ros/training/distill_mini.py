@@ -17,7 +17,7 @@ from lutfuse_ros.errors import ConfigError
 from lutfuse_ros.models import FusionTeacher, MiniFusionNet
 from lutfuse_ros.training.datasets import FrameStore
 from lutfuse_ros.training.references import attach_source_references
-from lutfuse_ros.training.stage import FusionObjective, Stage
+from lutfuse_ros.training.stage import FusionObjective, ObjectiveStage
 from lutfuse_ros.training.teacher import ArtifactTeacher, build_teacher
 
 LOG = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class _FeaturesForward(nn.Module):
         return self.model.forward_features(visible_rgb, infrared)
 
 
-class MiniStage(Stage):
+class MiniStage(ObjectiveStage):
     """Distil a :class:`~lutfuse_ros.models.MiniFusionNet` from a teacher."""
 
     description = ("MMDRFuse-style 113-parameter mini-model distilled by lutfuse from its own "
@@ -112,19 +112,10 @@ class MiniStage(Stage):
             student, teacher = [output], [teacher_output]
         return self.objective(output, batch, student, teacher)
 
-    def extra_state(self) -> dict:
-        return self.objective.state_dict()
-
-    def load_extra_state(self, state: dict) -> None:
-        self.objective.load_state_dict(state)
-
     def provenance(self) -> dict:
         loss = self.config.loss
         return {"teacher": self.teacher.describe() if self.teacher else
                 {"kind": "folder", "references": "per data source"},
-                "objective": f"{loss.theta} L_distill + {loss.lam} * ({loss.gamma} L_int + "
-                             f"{loss.delta} L_grad"
-                             f"{' + L_percep' if loss.perceptual_weights else ''})"
-                             f"{' + refresh' if loss.refresh else ''}",
+                "objective": f"{loss.theta} L_distill + {self.comprehensive_loss_text()}",
                 "feature_distillation": self.use_features,
                 "perceptual": bool(loss.perceptual_weights)}

@@ -86,6 +86,28 @@ class Stage(ABC):
         return {}
 
 
+class ObjectiveStage(Stage):
+    """A stage trained with the MMDRFuse :class:`FusionObjective` (teacher and mini-model).
+
+    Subclasses set ``self.objective`` in :meth:`prepare`; its refresh memory is checkpointed.
+    """
+
+    objective: FusionObjective
+
+    def extra_state(self) -> dict:
+        return self.objective.state_dict()
+
+    def load_extra_state(self, state: dict) -> None:
+        self.objective.load_state_dict(state)
+
+    def comprehensive_loss_text(self) -> str:
+        """``"lambda * (gamma L_int + delta L_grad [+ L_percep]) [+ refresh]"`` with values."""
+        loss = self.config.loss
+        return (f"{loss.lam} * ({loss.gamma} L_int + {loss.delta} L_grad"
+                f"{' + L_percep' if loss.perceptual_weights else ''})"
+                f"{' + refresh' if loss.refresh else ''}")
+
+
 class FusionObjective:
     """``theta L_distill + lambda L_comp + L_refresh`` of MMDRFuse.
 

@@ -7,10 +7,10 @@ import torch
 
 from lutfuse_ros.models import FusionTeacher
 from lutfuse_ros.training.datasets import FrameStore
-from lutfuse_ros.training.stage import FusionObjective, Stage
+from lutfuse_ros.training.stage import FusionObjective, ObjectiveStage
 
 
-class TeacherStage(Stage):
+class TeacherStage(ObjectiveStage):
     """Train a :class:`~lutfuse_ros.models.FusionTeacher` from the sources alone."""
 
     description = ("MMDRFuse-style MM-Net teacher (dense encoder-decoder) trained by lutfuse "
@@ -26,15 +26,6 @@ class TeacherStage(Stage):
         output = model(batch["visible"], batch["infrared"])
         return self.objective(output, batch)
 
-    def extra_state(self) -> dict:
-        return self.objective.state_dict()
-
-    def load_extra_state(self, state: dict) -> None:
-        self.objective.load_state_dict(state)
-
     def provenance(self) -> dict:
-        loss = self.config.loss
-        return {"objective": f"{loss.lam} * ({loss.gamma} L_int + {loss.delta} L_grad"
-                             f"{' + L_percep' if loss.perceptual_weights else ''})"
-                             f"{' + refresh' if loss.refresh else ''}",
-                "perceptual": bool(loss.perceptual_weights)}
+        return {"objective": self.comprehensive_loss_text(),
+                "perceptual": bool(self.config.loss.perceptual_weights)}
