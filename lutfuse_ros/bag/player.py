@@ -104,8 +104,10 @@ def plan_playback(streams: list[str], stamps_ns: list[int], sync: SyncSettings) 
         The plan; pairs still queued at the end are released by a sentinel frame far after
         the last stamp and counted in ``held_at_end``.
     """
+    # The node refuses a threshold <= slop at configure (replay reports that); the prediction
+    # must not fail first.
     pairer = ApproximateTimePairer(sync.slop, sync.queue_size, sync.offset,
-                                   jump_back_reset=sync.clock_jump_threshold,
+                                   jump_back_reset=max(sync.clock_jump_threshold, 2 * sync.slop),
                                    min_visible_interval=sync.min_visible_interval,
                                    min_thermal_interval=sync.min_thermal_interval)
     matched: list[tuple[int, object]] = []
