@@ -41,6 +41,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from lutfuse_ros.atomic_files import atomic_output  # noqa: E402
 from lutfuse_ros.ros.transport import USER_TRANSPORT_VARIABLES  # noqa: E402
 
 KINDS = ("pipeline", "overhead", "queue", "handling")
@@ -161,9 +162,8 @@ def main() -> int:
               f"{pair(result['handling_ms']):>17} {pair(result['end_to_end_ms']):>19}",
               flush=True)
     if args.json:
-        temporary = args.json.with_name(f".{args.json.name}.part")
-        temporary.write_text(json.dumps(results, indent=2))
-        os.replace(temporary, args.json)
+        with atomic_output(args.json, overwrite=args.force) as temporary:
+            temporary.write_text(json.dumps(results, indent=2))
     return 0
 
 

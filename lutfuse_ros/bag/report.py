@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from lutfuse_ros.atomic_files import atomic_output
 from lutfuse_ros.errors import InputError
 from lutfuse_ros.metrics import METRIC_NAMES, evaluate_pair
 from lutfuse_ros.preprocessing import ThermalNormaliser
@@ -209,16 +209,8 @@ def to_json(report: ReplayReport) -> str:
 
 def _replace_atomically(path: Path, write: Any) -> None:
     """Call ``write(temporary_path)`` then rename the result to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix,
-                                         dir=path.parent)
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    with atomic_output(path, overwrite=True) as temporary:
+        write(temporary)
 
 
 def plot_latency(report: ReplayReport, path: Path) -> None:

@@ -15,9 +15,9 @@ import argparse
 import logging
 import os
 import sys
-import tempfile
 from pathlib import Path
 
+from lutfuse_ros.atomic_files import atomic_output
 from lutfuse_ros.errors import ConfigError
 from lutfuse_ros.metrics import (
     AVERAGE_LABEL,
@@ -90,19 +90,12 @@ def _output_paths(prefix: str, force: bool) -> tuple[Path, Path]:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent,
-                                         prefix=f".{path.name}.", suffix=".tmp", delete=False)
-    try:
-        with handle:
+    """Write ``text`` (synced to disk) beside ``path``, then rename it over ``path``."""
+    with atomic_output(path, overwrite=True) as temporary:
+        with open(temporary, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from lutfuse_ros.atomic_files import atomic_output
 from lutfuse_ros.errors import ConfigError
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -19,15 +18,8 @@ def save_checkpoint(path: Path, state: dict) -> None:
 
     An interruption during the write leaves the previous checkpoint intact.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_output(path, overwrite=True) as temporary:
         torch.save({"version": CHECKPOINT_VERSION, **state}, temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
 
 
 def load_checkpoint(path: Path, map_location: torch.device | str = "cpu") -> dict:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +12,7 @@ import torch
 from torch import nn
 
 from lutfuse_ros.artifacts import Artifact
+from lutfuse_ros.atomic_files import atomic_output
 from lutfuse_ros.pipeline import FusionPipeline
 from lutfuse_ros.training.config import ValidationConfig, resolve_path
 
@@ -75,15 +74,11 @@ class TrainingLog:
         axes.legend(fontsize=8)
         figure.tight_layout()
         path = self.run_dir / "loss_curve.png"
-        handle, temporary = tempfile.mkstemp(prefix=".loss_curve.", suffix=".png", dir=self.run_dir)
-        os.close(handle)
         try:
-            figure.savefig(temporary, dpi=100)
-            os.replace(temporary, path)
+            with atomic_output(path, overwrite=True) as temporary:
+                figure.savefig(temporary, dpi=100)
         finally:
             plt.close(figure)
-            if os.path.exists(temporary):
-                os.unlink(temporary)
         return path
 
     def close(self) -> None:
@@ -135,13 +130,6 @@ def validate(model: nn.Module, manifest: dict, config: ValidationConfig, out_dir
 
 def write_json_atomic(path: Path, data) -> None:
     """Write JSON through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_output(path, overwrite=True) as temporary:
         with open(temporary, "w", encoding="utf-8") as stream:
             json.dump(data, stream, indent=2, default=str)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)

@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from lutfuse_ros.atomic_files import atomic_output
 from lutfuse_ros.errors import InputError
 from lutfuse_ros.preprocessing import Aligner, AlignmentConfig, ThermalConfig, ThermalNormaliser
 
@@ -243,14 +243,6 @@ class FrameStore:
 
 
 def _save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz.part",
-                                         dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_output(path, overwrite=True) as temporary:
         with open(temporary, "wb") as stream:
             np.savez(stream, **arrays)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
