@@ -95,6 +95,12 @@ def warm_up_pair(settings: NodeSettings) -> tuple[Image, Image]:
     return array_to_image(visible, "bgr8"), array_to_image(thermal, "mono8")
 
 
+def make_step(settings: NodeSettings, pipeline: FusionPipeline) -> FusionStep:
+    """The node's fusion step around ``pipeline``: output settings and image converter."""
+    return FusionStep(pipeline, settings.output,
+                      ImageConverter(prefer_cv_bridge=settings.use_cv_bridge))
+
+
 def load_step(settings: NodeSettings, sample: tuple[Image, Image] | None = None) -> FusionStep:
     """Build a fusion step for ``settings`` and prove it with one warm-up fuse.
 
@@ -111,8 +117,7 @@ def load_step(settings: NodeSettings, sample: tuple[Image, Image] | None = None)
             nothing stays open.
     """
     pipeline = build_pipeline(settings)
-    step = FusionStep(pipeline, settings.output,
-                      ImageConverter(prefer_cv_bridge=settings.use_cv_bridge))
+    step = make_step(settings, pipeline)
     visible, thermal = sample or warm_up_pair(settings)
     try:
         step.fuse(visible, thermal, _zero_time)

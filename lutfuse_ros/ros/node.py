@@ -31,10 +31,8 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from std_srvs.srv import Trigger
 
 from lutfuse_ros.errors import ConfigError, LutfuseError
-from lutfuse_ros.ros.conversions import ImageConverter
-from lutfuse_ros.ros.fusion_step import FusionStep
 from lutfuse_ros.ros.model_swap import (MODEL_PARAMETERS, StepSlot, build_pipeline,
-                                        describe_model, load_step, model_settings)
+                                        describe_model, load_step, make_step, model_settings)
 from lutfuse_ros.ros.params import SPECS, check_value, declare_node_parameters, \
     node_parameter_values
 from lutfuse_ros.ros.session import ActiveSession
@@ -80,8 +78,7 @@ class FusionNode(LifecycleNode):
             self.get_logger().error(f"configure failed: {error}")
             return _FAILURE
         self._settings = settings
-        self._slot = StepSlot(FusionStep(pipeline, settings.output,
-                                         ImageConverter(prefer_cv_bridge=settings.use_cv_bridge)))
+        self._slot = StepSlot(make_step(settings, pipeline))
         self.get_logger().info(f"configured: model {describe_model(self._slot.step)}")
         return _SUCCESS
 

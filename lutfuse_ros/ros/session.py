@@ -79,7 +79,6 @@ class ActiveSession:
         self._limiter = RateLimiter(settings.output.max_rate)
         self._worker = LatestItemWorker(self._process, self._on_failure, name="lutfuse-fusion")
         self._diagnostics_name = f"{node.get_fully_qualified_name()}: fusion"
-        self._hardware_id = hardware_id(slot.step)
         self._last_good: tuple[Image, Image] | None = None
 
         output_qos = make_qos(settings.qos.output, settings.qos.output_depth)
@@ -117,8 +116,7 @@ class ActiveSession:
         return self._last_good
 
     def model_swapped(self, step: FusionStep) -> None:
-        """Note that the node installed ``step`` in the slot (diagnostics name it)."""
-        self._hardware_id = hardware_id(step)
+        """Note that the node installed ``step`` in the slot (reported in the next window)."""
         self._faults.model_swapped(describe_model(step))
 
     def model_refused(self, reason: str) -> None:
@@ -239,9 +237,10 @@ class ActiveSession:
         report = self._faults.apply(self._statistics.report(
             warn_fraction=self._settings.diagnostics.warn_fraction,
             max_rate=self._settings.output.max_rate, extra_totals=extra))
-        report.values["model"] = describe_model(self._slot.step)
+        step = self._slot.step
+        report.values["model"] = describe_model(step)
         self._diagnostics_pub.publish(to_diagnostic_array(
-            report, name=self._diagnostics_name, hardware_id=self._hardware_id,
+            report, name=self._diagnostics_name, hardware_id=hardware_id(step),
             stamp=self._now()))
         if report.level >= ERROR:
             self._error(f"diagnostics: {report.message}")
