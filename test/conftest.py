@@ -45,19 +45,7 @@ def analytic_artifacts(tmp_path_factory) -> dict[str, Path]:
     Returns:
         ``{"mmlut": path, "mini": path}`` of artifacts in a temporary folder.
     """
-    from lutfuse_ros.artifacts import make_manifest, save_artifact
-    from lutfuse_ros.models import MiniFusionNet, MMLUT
+    from lutfuse_ros.analytic_models import save_analytic_models
 
-    folder = tmp_path_factory.mktemp("analytic_models")
-    provenance = {"source": "analytic initialisation (not trained)", "rule": "max(luma, infrared)"}
-    lut = MMLUT(bins=17, context_channels=4, context_blocks=1, lattice="endpoint")
-    lut.fill_analytic("max")
-    mini = MiniFusionNet()
-    mini.fill_analytic()
-    paths = {}
-    for key, model in (("mmlut", lut), ("mini", mini)):
-        paths[key] = folder / f"analytic-{key}.safetensors"
-        save_artifact(model, paths[key], make_manifest(
-            model, name=f"analytic-{key}", provenance=provenance,
-            description="max(luma, infrared), hand-made weights for tests"))
-    return paths
+    return save_analytic_models(tmp_path_factory.mktemp("analytic_models"), context_channels=4,
+                                context_blocks=1)
