@@ -6,7 +6,6 @@ import math
 import pathlib
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 
 from lutfuse_ros.errors import ConfigError, InputError
 from lutfuse_ros.sync import ApproximateTimePairer, MatchedPair, make_synchroniser
+from message_filters_stand_in import stand_in_message_filters
 
 MS = 1_000_000  # ns per millisecond
 
@@ -370,31 +370,7 @@ class TestMakeSynchroniser:
     def test_adapter_wiring_with_a_stand_in_module(self, monkeypatch):
         """Exact-stamp stand-in for message_filters: checks wrapping, offset and collection."""
 
-        class SimpleFilter:
-            def __init__(self):
-                self.callbacks = []
-
-            def registerCallback(self, callback, *args):  # noqa: N802 (message_filters API)
-                self.callbacks.append((callback, args))
-
-            def signalMessage(self, *msg):  # noqa: N802
-                for callback, args in self.callbacks:
-                    callback(*(msg + args))
-
-        class ApproximateTimeSynchronizer(SimpleFilter):
-            def __init__(self, filters, queue_size, slop, allow_headerless=False):
-                super().__init__()
-                self.queues = [{}, {}]
-                for index, input_filter in enumerate(filters):
-                    input_filter.registerCallback(self.add, index)
-
-            def add(self, msg, index):
-                self.queues[index][msg.header.stamp.nanoseconds] = msg
-                for stamp in set(self.queues[0]) & set(self.queues[1]):
-                    self.signalMessage(self.queues[0].pop(stamp), self.queues[1].pop(stamp))
-
-        fake = types.SimpleNamespace(SimpleFilter=SimpleFilter,
-                                     ApproximateTimeSynchronizer=ApproximateTimeSynchronizer)
+        fake = stand_in_message_filters()
         monkeypatch.setitem(sys.modules, "message_filters", fake)
         adapter = make_synchroniser(0.01, 5, offset=0.05, prefer_message_filters=True)
         assert not isinstance(adapter, ApproximateTimePairer)

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import math
 import sys
-import types
 
 import pytest
 
 from lutfuse_ros.errors import ConfigError
 from lutfuse_ros.sync import ApproximateTimePairer, make_synchroniser
+from message_filters_stand_in import stand_in_message_filters
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -91,45 +91,6 @@ class TestPairerReset:
     def test_threshold_must_exceed_slop(self):
         with pytest.raises(ConfigError, match="jump_back_reset must exceed slop"):
             ApproximateTimePairer(0.05, 5, jump_back_reset=0.05)
-
-
-def stand_in_message_filters() -> types.SimpleNamespace:
-    """An exact-stamp stand-in of message_filters that, like the real Python policy, never
-    forgets an old timeline by itself."""
-
-    class SimpleFilter:
-        def __init__(self):
-            self.callbacks = []
-
-        def registerCallback(self, callback, *args):  # noqa: N802 (message_filters API)
-            self.callbacks.append((callback, args))
-
-        def signalMessage(self, *msg):  # noqa: N802
-            for callback, args in self.callbacks:
-                callback(*(msg + args))
-
-    class ApproximateTimeSynchronizer(SimpleFilter):
-        created = 0
-
-        def __init__(self, filters, queue_size, slop, allow_headerless=False):
-            super().__init__()
-            type(self).created += 1
-            self.queues = [{}, {}]
-            self.newest = 0
-            for index, input_filter in enumerate(filters):
-                input_filter.registerCallback(self.add, index)
-
-        def add(self, msg, index):
-            stamp = msg.header.stamp.nanoseconds
-            if stamp < self.newest - S:  # stuck: behind what was already emitted
-                return
-            self.queues[index][stamp] = msg
-            for common in sorted(set(self.queues[0]) & set(self.queues[1])):
-                self.newest = max(self.newest, common)
-                self.signalMessage(self.queues[0].pop(common), self.queues[1].pop(common))
-
-    return types.SimpleNamespace(SimpleFilter=SimpleFilter,
-                                 ApproximateTimeSynchronizer=ApproximateTimeSynchronizer)
 
 
 class TestMessageFiltersAdapterReset:
