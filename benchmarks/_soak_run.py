@@ -310,8 +310,10 @@ class SoakRun:
         return [replace(sample, t_s=(wall_ns - t0) / 1e9) for wall_ns, sample in self._samples_ns]
 
     def _clean_segments(self) -> None:
-        """Remove Fast DDS shared-memory files a SIGKILLed process of this run left behind
-        (created during the run and no longer locked by a live owner)."""
+        """Remove Fast DDS shared-memory files a SIGKILLed process of this run left behind.
+
+        Only files created during the run and no longer locked by a live owner are removed.
+        """
         if not self.data.killed:
             return
         remove_stale_segments(self._segments_before)

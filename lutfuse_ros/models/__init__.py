@@ -1,5 +1,7 @@
-"""PyTorch model families. All take ``(visible_rgb, infrared)`` on [0, 1] and return a fused
-luminance ``(N, 1, H, W)``; see each class for its output range.
+"""PyTorch model families.
+
+All take ``(visible_rgb, infrared)`` on [0, 1] and return a fused luminance ``(N, 1, H, W)``;
+see each class for its output range.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ class ParamSpec:
         return self.kind in (DOUBLE_ARRAY, INTEGER_ARRAY)
 
     def constraints(self) -> str:
-        """Human-readable constraints (the descriptor's ``additional_constraints``)."""
+        """Human-readable constraints: the descriptor's ``additional_constraints``."""
         parts = []
         if self.choices:
             parts.append(f"one of: {', '.join(self.choices)}")

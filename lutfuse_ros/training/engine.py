@@ -1,5 +1,7 @@
-"""The training loop shared by every stage: data, optimisation, checkpoints and resume,
-DistributedDataParallel, logging, validation and the final artifact.
+"""The training loop shared by every stage.
+
+It covers data, optimisation, checkpoints and resume, DistributedDataParallel, logging,
+validation and the final artifact.
 
 ``train(config)`` runs one stage end to end. Interrupted runs resume from
 ``<run_dir>/checkpoint.pt`` (``resume=True``) and lose at most ``train.checkpoint_every``

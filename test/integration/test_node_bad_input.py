@@ -1,5 +1,7 @@
-"""Bad messages reaching the fusion node are logged (throttled per kind) and dropped, and
-the node keeps fusing the good pairs around them."""
+"""Bad messages reaching the fusion node are logged (throttled per kind) and dropped.
+
+The node keeps fusing the good pairs around them.
+"""
 
 from __future__ import annotations
 

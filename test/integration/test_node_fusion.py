@@ -125,9 +125,11 @@ def test_30hz_640x480_for_10s_delivers_99_percent_with_diagnostics(ros_graph):
 
 @pytest.fixture(scope="module")
 def slow_artifact(tmp_path_factory) -> Path:
-    """A deliberately slow model: the distillation teacher (~0.5 M parameters), whose
-    reference module needs ~0.2 s per 192x144 pair on one CPU thread (input at 30 Hz is ~6x
-    faster), whatever fast paths the shipped families gain."""
+    """A deliberately slow model: the distillation teacher (~0.5 M parameters).
+
+    Its reference module needs ~0.2 s per 192x144 pair on one CPU thread (input at 30 Hz is
+    ~6x faster), whatever fast paths the shipped families gain.
+    """
     model = FusionTeacher()
     path = tmp_path_factory.mktemp("slow") / "teacher.safetensors"
     return save_artifact(model, path, make_manifest(

@@ -91,8 +91,10 @@ def test_official_lut_tables_of_any_shape_and_dtype(official_like, tmp_path, sha
        bit=st.integers(0, 7))
 def test_damaged_official_checkpoints_are_refused_or_import_whole(official_like, tmp_path, name,
                                                                   fraction, truncate, bit):
-    """Official files carry no checksum, so a flipped weight bit may import; anything that
-    does import must be a complete, finite model."""
+    """Official files carry no checksum, so a flipped weight bit may import.
+
+    Anything that does import must be a complete, finite model.
+    """
     raw = official_like[name]
     position = int(len(raw) * fraction)
     damaged = bytearray(raw[:position] if truncate else raw)

@@ -136,8 +136,11 @@ def packed_images(draw) -> tuple[np.ndarray, str]:
        extra=st.integers(0, 40))
 def test_padding_byte_order_and_trailing_bytes_do_not_change_pixels(image, padding, big_endian,
                                                                     extra):
-    """The same pixels sent with padded rows, either byte order and trailing garbage decode
-    to the same array (no silent shift, swap or mix-up)."""
+    """Padded rows, either byte order and trailing garbage decode to the same pixels.
+
+    The same pixels sent any of these ways give the same array (no silent shift, swap or
+    mix-up).
+    """
     array, encoding = image
     height, width = array.shape[:2]
     wire = array.astype(array.dtype.newbyteorder(">" if big_endian else "<"))
@@ -198,8 +201,11 @@ def partner_for(msg: Image, stream: str) -> Image:
           suppress_health_check=[HealthCheck.too_slow])
 @given(broken=st.sampled_from(("visible", "thermal")), data=st.data())
 def test_fuse_returns_an_image_or_a_package_error(fusion_step, broken, data):
-    """The worker-thread path never raises anything but a LutfuseError: one stream gets a
-    fuzzed message, the other a well-formed one of the size the fuzzed one declares."""
+    """The worker-thread path never raises anything but a LutfuseError.
+
+    One stream gets a fuzzed message, the other a well-formed one of the size the fuzzed one
+    declares.
+    """
     encodings = VISIBLE_ENCODINGS if broken == "visible" else THERMAL_ENCODINGS
     fuzzed = data.draw(small_messages(encodings), label=broken)
     other = partner_for(fuzzed, "thermal" if broken == "visible" else "visible")

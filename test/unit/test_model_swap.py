@@ -1,5 +1,8 @@
-"""Swapping the node's model while it runs: loading with a warm-up fuse, refusal with a
-reason, the atomic slot, and the node's parameter and ``~/reload_model`` paths (in process)."""
+"""Swapping the node's model while it runs.
+
+Loading with a warm-up fuse, refusal with a reason, the atomic slot, and the node's parameter
+and ``~/reload_model`` paths (in process).
+"""
 
 from __future__ import annotations
 

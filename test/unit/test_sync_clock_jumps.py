@@ -1,6 +1,9 @@
-"""Clock jumps back in the pair synchroniser: the state resets instead of every later frame
-being dropped as late, the jump is reported to a callback, and pairing restarts on the new
-timeline (both the own pairer and the message_filters adapter)."""
+"""Clock jumps back in the pair synchroniser.
+
+The state resets instead of every later frame being dropped as late, the jump is reported to
+a callback, and pairing restarts on the new timeline (both the own pairer and the
+message_filters adapter).
+"""
 
 from __future__ import annotations
 
