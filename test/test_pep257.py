@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from lint_scope import EXCLUDED_NAMES, PACKAGE_ROOT, linted_paths
 
@@ -20,9 +22,10 @@ MISSING_DOCSTRING_CODES = ("D100", "D101", "D102", "D103", "D104", "D105", "D106
 @pytest.mark.skipif(main is None,
                     reason="ament_pep257 not installed (apt ros-<distro>-ament-pep257 or "
                            "pip install ros-ament-pep257, see requirements/dev.txt)")
-def test_pep257(monkeypatch, capsys):
+def test_pep257(monkeypatch, capsys, caplog):
     """Every docstring follows PEP 257 as the Google convention reads it."""
     monkeypatch.chdir(PACKAGE_ROOT)
+    caplog.set_level(logging.WARNING, logger="pydocstyle")  # not one INFO line per file
     rc = main(argv=["--convention", "google", "--add-ignore", *MISSING_DOCSTRING_CODES,
                     "--exclude", *EXCLUDED_NAMES, "--", *linted_paths()])
     assert rc == 0, "Found docstring style errors:\n" + capsys.readouterr().err

@@ -166,7 +166,7 @@ class ImageBagReader:
         self.order_issues: dict[str, OrderIssues] = {}
 
     # -- opening -------------------------------------------------------------------------
-    def open(self) -> None:
+    def open(self) -> None:  # noqa: A003 (a reader opens, as a file object does)
         """Open the bag and read its index."""
         try:
             self._reader.open()

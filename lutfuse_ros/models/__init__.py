@@ -39,7 +39,8 @@ def build_model(family: str, architecture: dict) -> nn.Module:
     try:
         return model_class(**architecture)
     except (TypeError, ValueError) as error:
-        raise ArtifactError(f"invalid architecture for {family!r}: {architecture} ({error})") from None
+        raise ArtifactError(
+            f"invalid architecture for {family!r}: {architecture} ({error})") from None
 
 
 __all__ = ["MODEL_FAMILIES", "MMLUT", "MiniFusionNet", "FusionTeacher", "build_model"]

@@ -118,7 +118,7 @@ class _Run:
         np.random.seed(config.seed % (2 ** 32))
         store = build_frame_store(config.data)
         LOG.info("training frames: %s", ", ".join(f"{s['label']} ({s['frames']})"
-                                                 for s in store.describe()))
+                                                  for s in store.describe()))
         self.store = store
         stage = create_stage(config, self.device, self.dist)
         stage.prepare(store, config.data.crops_per_epoch)

@@ -16,6 +16,7 @@ def ros_graph(tmp_path):
     """Processes of one test on a private ROS domain, always cleaned up."""
     yield from open_graph(tmp_path)
 
+
 # What the node logs for each corruption the publisher applies (see traffic.CORRUPTIONS).
 LOG_SIGNATURES = {
     "encoding": "dropped visible image: visible image has unsupported encoding '32FC1'",

@@ -28,17 +28,17 @@ def ros_graph(tmp_path):
 
 
 BIT_EXACT_CASES = {
-    "mini-bgr8": dict(params={}, publish=[], config=PipelineConfig(), artifact="lutfuse-mini",
-                      output="bgr8"),
-    "mini-rgb8-mono16-resize": dict(
-        params={"output": {"encoding": "rgb8"}, "alignment": {"mode": "resize_thermal"}},
-        publish=["--visible-encoding", "rgb8", "--thermal-bits", "16", "--thermal-size", "32",
-                 "24"],
-        config=PipelineConfig(alignment=AlignmentConfig(mode="resize_thermal")),
-        artifact="lutfuse-mini", output="rgb8"),
-    "mmlut-mono8": dict(params={"output": {"encoding": "mono8"}}, publish=[],
-                        config=PipelineConfig(output="mono"), artifact="lutfuse-mmlut",
-                        output="mono8"),
+    "mini-bgr8": {"params": {}, "publish": [], "config": PipelineConfig(),
+                  "artifact": "lutfuse-mini", "output": "bgr8"},
+    "mini-rgb8-mono16-resize": {
+        "params": {"output": {"encoding": "rgb8"}, "alignment": {"mode": "resize_thermal"}},
+        "publish": ["--visible-encoding", "rgb8", "--thermal-bits", "16", "--thermal-size", "32",
+                    "24"],
+        "config": PipelineConfig(alignment=AlignmentConfig(mode="resize_thermal")),
+        "artifact": "lutfuse-mini", "output": "rgb8"},
+    "mmlut-mono8": {"params": {"output": {"encoding": "mono8"}}, "publish": [],
+                    "config": PipelineConfig(output="mono"), "artifact": "lutfuse-mmlut",
+                    "output": "mono8"},
 }
 
 

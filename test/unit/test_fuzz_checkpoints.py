@@ -137,7 +137,7 @@ def test_official_files_asking_for_huge_networks_are_refused_at_once(official_li
 @given(fraction=st.floats(0.0, 1.0, exclude_max=True), truncate=st.booleans(),
        bit=st.integers(0, 7))
 def test_damaged_training_checkpoints_are_refused_with_config_error(tmp_path, fraction, truncate,
-                                                                     bit):
+                                                                    bit):
     """``lutfuse train --resume`` reads ``checkpoint.pt``; a damaged one is named, not a crash."""
     from lutfuse_ros.training.checkpoint import load_checkpoint, save_checkpoint
 

@@ -156,7 +156,7 @@ def test_padding_byte_order_and_trailing_bytes_do_not_change_pixels(image, paddi
 @given(width=st.integers(1, 6), height=st.integers(1, 6), channels=st.sampled_from((1, 3)),
        nan_fraction=st.floats(0.0, 1.0), big_endian=st.booleans())
 def test_float_images_with_nan_are_refused_by_encoding(width, height, channels, nan_fraction,
-                                                        big_endian):
+                                                       big_endian):
     """32FC1/32FC3 depth-like images (NaN for no return) are not silently taken as bytes."""
     values = np.random.default_rng(width * 7 + height).random(width * height * channels)
     values[:int(nan_fraction * values.size)] = np.nan

@@ -77,7 +77,8 @@ def test_model_settings_take_only_the_model_fields():
     current = settings_for("lutfuse-mini", **{"sync.slop": 0.01})
     candidate = settings_for("lutfuse-mmlut", **{"sync.slop": 0.05, "backend_threads": 2})
     merged = model_settings(current, candidate)
-    assert merged.artifact == "lutfuse-mmlut" and merged.backend_options == {"precision": "auto", "threads": 2}
+    assert merged.artifact == "lutfuse-mmlut"
+    assert merged.backend_options == {"precision": "auto", "threads": 2}
     assert merged.sync.slop == 0.01
 
 
@@ -143,7 +144,7 @@ def current_model(node) -> str:
 
 
 def test_node_swaps_on_a_valid_artifact_parameter_and_refuses_a_missing_one(configured_node,
-                                                                           tmp_path):
+                                                                            tmp_path):
     from rclpy.parameter import Parameter
 
     node = configured_node
@@ -162,7 +163,7 @@ def test_node_swaps_on_a_valid_artifact_parameter_and_refuses_a_missing_one(conf
 
 
 def test_reload_service_reads_the_replaced_file_or_keeps_the_old_model(configured_node,
-                                                                      tmp_path):
+                                                                       tmp_path):
     from rclpy.parameter import Parameter
     from std_srvs.srv import Trigger
 

@@ -10,10 +10,10 @@ import sys
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
+from message_filters_stand_in import stand_in_message_filters
 
 from lutfuse_ros.errors import ConfigError, InputError
 from lutfuse_ros.sync import ApproximateTimePairer, MatchedPair, make_synchroniser
-from message_filters_stand_in import stand_in_message_filters
 
 MS = 1_000_000  # ns per millisecond
 
