@@ -83,7 +83,7 @@ def score_clip(clip: str, shared: Path, pipelines: dict[str, FusionPipeline], fr
     captures = {kind: cv2.VideoCapture(str(shared / "data" / "video" / kind / f"{clip}.mp4"))
                 for kind in ("vi", "ir")}
     meter = TemporalStabilityMeter([*pipelines, *BASELINES])
-    model_seconds = {label: 0.0 for label in pipelines}
+    model_seconds = dict.fromkeys(pipelines, 0.0)
     try:
         for _ in tqdm(range(frames), desc=clip, unit="frame", file=sys.stderr, leave=False):
             (ok_vi, visible), (ok_ir, infrared) = (captures[k].read() for k in ("vi", "ir"))

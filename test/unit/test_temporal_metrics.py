@@ -157,6 +157,7 @@ def _clip_frames(shared_dir, clip: str, count: int) -> tuple[list, list, list]:
     return visible, infrared, visible_gray
 
 
+@pytest.mark.shared
 def test_per_frame_minmax_stretch_scores_worse_than_clamp_on_real_video(shared_dir):
     """The issue's validation: the same fused sequence, once clamped and once stretched to
     0..255 per frame (the official MMDRFuse save step), on a real thermal/visible clip."""
