@@ -135,6 +135,31 @@ def _histogram_percentiles(image: np.ndarray, low_pct: float, high_pct: float,
     return float(low), float(max(high, low))
 
 
+def sequence_percentile_range(frames: list[np.ndarray], low_pct: float = 1.0,
+                              high_pct: float = 99.0) -> tuple[float, float]:
+    """One ``(low, high)`` percentile range over all pixels of several thermal frames.
+
+    A linear stretch with this range (``ThermalConfig(mode="fixed", fixed_range=...)``)
+    maps a whole sequence to 8 bit without the per-frame changes of ``percentile`` mode,
+    e.g. as the reference of temporal-stability measurements.
+
+    Args:
+        frames: ``(H, W)`` uint8 or uint16 frames (sizes may differ); at least one.
+        low_pct: lower percentile, 0..100.
+        high_pct: upper percentile, 0..100.
+
+    Returns:
+        ``(low, high)`` raw values with ``high > low`` (widened by one count if the frames
+        are constant).
+    """
+    counts = sum(np.bincount(frame.ravel(), minlength=65536) for frame in frames)
+    cumulative = np.cumsum(counts)
+    total = cumulative[-1]
+    low = min(int(np.searchsorted(cumulative, total * low_pct / 100.0, side="right")), 65535)
+    high = int(np.searchsorted(cumulative, total * high_pct / 100.0, side="left"))
+    return float(low), float(max(high, low + 1))
+
+
 def _stretch_to_uint8(image: np.ndarray, low: float, high: float) -> np.ndarray:
     if high <= low:
         return np.zeros(image.shape, dtype=np.uint8)

@@ -11,7 +11,8 @@ fused frames against their visible and thermal sources (protocol gray images; 16
 scaled to 8 bit with the pipeline's default percentile normalisation; a thermal frame of
 another size resized to the fused size). Temporal stability
 (:mod:`lutfuse_ros.metrics.temporal`) is measured on a window of consecutive pairs with the
-same gray images; a pair the node dropped is simply absent, so the motion spans the gap.
+same gray images, except that 16-bit thermal is stretched with one range for the whole
+window; a pair the node dropped is simply absent, so the motion spans the gap.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from lutfuse_ros.metrics.temporal import (
     TEMPORAL_METRIC_NAMES,
     TemporalStabilityMeter,
 )
-from lutfuse_ros.preprocessing import ThermalNormaliser
+from lutfuse_ros.preprocessing import ThermalConfig, ThermalNormaliser, sequence_percentile_range
 
 REPORT_SUFFIXES = (".json", ".md", "_latency.png")
 
@@ -158,8 +159,15 @@ def temporal_stability_of_samples(samples: list[tuple[np.ndarray, np.ndarray, np
         ``valid_fraction``, the sources' ``tRWE`` as ``source_ir_tRWE`` and
         ``source_vi_tRWE`` (the floor set by the sources), ``frames_evaluated`` and
         ``skipped`` (reasons). Scores are NaN with fewer than two usable frames.
+
+    The infrared reference of 16-bit thermal is one linear stretch for the whole window
+    (its 1-99 % range over all frames, :func:`sequence_percentile_range`), not the
+    pipeline's per-frame percentile: flicker a per-frame thermal range adds to the fused
+    video then counts against it. 8-bit thermal is used as it is.
     """
-    normalise = ThermalNormaliser()
+    wide = [thermal for _, _, thermal in samples if thermal.dtype == np.uint16]
+    normalise = ThermalNormaliser(ThermalConfig(
+        mode="fixed", fixed_range=sequence_percentile_range(wide)) if wide else None)
     meter = TemporalStabilityMeter(["fused"])
     skipped: list[str] = []
     shape = None

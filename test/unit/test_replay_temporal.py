@@ -87,3 +87,24 @@ def test_report_shows_temporal_stability():
 def test_negative_window_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="--temporal-frames"):
         ReplayOptions(bag=tmp_path / "bag", temporal_frames=-1)
+
+
+def test_16bit_reference_is_one_range_so_per_frame_stretching_counts():
+    """A fused output that copies the per-frame percentile thermal scores worse than one
+    stretched with a constant range: the report's thermal reference is linear over the window."""
+    from lutfuse_ros.preprocessing import ThermalConfig, ThermalNormaliser
+
+    frames = _panning_frames(10)
+    rows = []
+    per_frame = ThermalNormaliser()
+    constant = ThermalNormaliser(ThermalConfig(mode="fixed", fixed_range=(1000.0, 4000.0)))
+    for t, (_, visible, thermal) in enumerate(frames):
+        thermal = thermal.copy()
+        if t % 2:
+            thermal[:12, :16] = 20000  # a hot object that blinks moves the 99th percentile
+        rows.append((visible, thermal))
+    flickering = temporal_stability_of_samples(
+        [(np.repeat(per_frame(th)[..., None], 3, axis=2), vi, th) for vi, th in rows])
+    steady = temporal_stability_of_samples(
+        [(np.repeat(constant(th)[..., None], 3, axis=2), vi, th) for vi, th in rows])
+    assert flickering["tFlicker"] > 3 * steady["tFlicker"]

@@ -85,3 +85,12 @@ def test_fixed_mode_and_8bit_passthrough_ignore_smoothing():
 def test_bad_weight_is_named(weight):
     with pytest.raises(ConfigError, match="range_smoothing"):
         ThermalConfig(range_smoothing=weight)
+
+
+def test_sequence_range_spans_all_frames():
+    from lutfuse_ros.preprocessing import sequence_percentile_range
+
+    dark = np.full((4, 4), 1000, np.uint16)
+    bright = np.full((4, 4), 3000, np.uint16)
+    assert sequence_percentile_range([dark, bright], 0.0, 100.0) == (1000.0, 3000.0)
+    assert sequence_percentile_range([dark]) == (1000.0, 1001.0)  # constant: widened
