@@ -33,7 +33,11 @@ from tqdm import tqdm
 from lutfuse_ros.atomic_files import atomic_output
 from lutfuse_ros.metrics.report import baseline_images
 from lutfuse_ros.metrics.sequences import protocol_gray
-from lutfuse_ros.metrics.temporal import TEMPORAL_METRIC_NAMES, TemporalStabilityMeter
+from lutfuse_ros.metrics.temporal import (
+    FLOW_PRESETS,
+    TEMPORAL_METRIC_NAMES,
+    TemporalStabilityMeter,
+)
 from lutfuse_ros.pipeline import FusionPipeline, PipelineConfig
 
 #: (label, model: shipped name or imported file stem, luma mapping override or None).
@@ -78,11 +82,11 @@ def build_pipelines(official: dict[str, Path], threads: int) -> dict[str, Fusion
 
 
 def score_clip(clip: str, shared: Path, pipelines: dict[str, FusionPipeline], frames: int,
-               ) -> dict:
+               preset: str = "medium") -> dict:
     """Fuse and score the first ``frames`` frames of one clip with every method."""
     captures = {kind: cv2.VideoCapture(str(shared / "data" / "video" / kind / f"{clip}.mp4"))
                 for kind in ("vi", "ir")}
-    meter = TemporalStabilityMeter([*pipelines, *BASELINES])
+    meter = TemporalStabilityMeter([*pipelines, *BASELINES], preset)
     model_seconds = dict.fromkeys(pipelines, 0.0)
     try:
         for _ in tqdm(range(frames), desc=clip, unit="frame", file=sys.stderr, leave=False):
@@ -156,6 +160,7 @@ def main() -> int:
     parser.add_argument("--shared", type=Path, default=Path("../shared"))
     parser.add_argument("--frames", type=int, default=120, help="first N frames of each clip")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--flow-preset", choices=sorted(FLOW_PRESETS), default="medium")
     parser.add_argument("--force", action="store_true", help="redo finished clips")
     args = parser.parse_args()
     video = args.shared / "data" / "video"
@@ -172,23 +177,26 @@ def main() -> int:
         cached = args.out / "clips" / f"{clip}.json"
         if cached.is_file() and not args.force:
             result = json.loads(cached.read_text())
-            if result.get("requested_frames") == args.frames:
+            if (result.get("requested_frames"), result.get("flow_preset", "medium")) == (
+                    args.frames, args.flow_preset):
                 results.append(result)
                 continue
-        result = score_clip(clip, args.shared, pipelines, args.frames)
-        result["requested_frames"] = args.frames
+        result = score_clip(clip, args.shared, pipelines, args.frames, args.flow_preset)
+        result["requested_frames"], result["flow_preset"] = args.frames, args.flow_preset
         _write(cached, json.dumps(result, indent=1) + "\n")
         results.append(result)
         print(f"{clip}: done", file=sys.stderr)
     means = mean_over_clips(results)
     header = (f"Temporal stability, first {args.frames} frames of each clip, "
               f"{time.strftime('%Y-%m-%d', time.gmtime())}, {platform.processor() or 'CPU'} "
-              f"({os.cpu_count()} cores), torch threads {args.threads}; command: "
-              f"`scripts/temporal_report.py --frames {args.frames}`")
+              f"({os.cpu_count()} cores), torch threads {args.threads}, flow {args.flow_preset}; "
+              f"command: `scripts/temporal_report.py --frames {args.frames} --flow-preset "
+              f"{args.flow_preset}`")
     table = markdown(results, means, header)
     _write(args.out / "temporal.md", table)
     _write(args.out / "temporal.json", json.dumps(
-        {"frames": args.frames, "clips": results, "means": means}, indent=1) + "\n")
+        {"frames": args.frames, "flow_preset": args.flow_preset, "clips": results,
+         "means": means}, indent=1) + "\n")
     sys.stdout.write(table)
     return 0
 

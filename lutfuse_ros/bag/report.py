@@ -157,7 +157,7 @@ def temporal_stability_of_samples(samples: list[tuple[np.ndarray, np.ndarray, np
     Returns:
         ``tRWE``, ``tWE``, ``tFlicker`` (lower is more stable), ``frame_pairs``,
         ``valid_fraction``, the sources' ``tRWE`` as ``source_ir_tRWE`` and
-        ``source_vi_tRWE`` (the floor set by the sources), ``frames_evaluated`` and
+        ``source_vi_tRWE`` (how much the inputs change by themselves), ``frames_evaluated`` and
         ``skipped`` (reasons). Scores are NaN with fewer than two usable frames.
 
     The infrared reference of 16-bit thermal is one linear stretch for the whole window
@@ -252,7 +252,7 @@ def to_markdown(report: ReplayReport) -> str:
     temporal = report.temporal
     if temporal.get("frame_pairs"):
         lines += [f"Temporal stability over {temporal['frames_evaluated']} consecutive fused "
-                  "frames (lower is more stable; the sources' tRWE is the floor):", "",
+                  "frames (lower is more stable; the sources' tRWE for reference):", "",
                   "| " + " | ".join(TEMPORAL_METRIC_NAMES) + " | source ir tRWE | "
                   "source vi tRWE |", "|" + "---|" * (len(TEMPORAL_METRIC_NAMES) + 2),
                   "| " + " | ".join(_fmt(temporal[n], 4) for n in TEMPORAL_METRIC_NAMES)

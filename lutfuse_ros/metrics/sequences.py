@@ -263,8 +263,8 @@ def temporal_markdown(report: TemporalReport) -> str:
     lines += ["", f"Temporal stability over {report.frames} frames (matched by "
               f"{report.matching}); lower is more stable for all three: tRWE = "
               "motion-compensated frame change / neighbour-pixel difference, tWE in gray "
-              "levels, tFlicker = unexplained mean-brightness change. The source rows are the "
-              "floor set by the sources' own noise and motion."]
+              "levels, tFlicker = unexplained mean-brightness change. The source rows show "
+              "how much the inputs themselves change (noise, compression, flow failures)."]
     lines += [f"- {note}" for note in report.notes]
     return "\n".join(lines) + "\n"
 

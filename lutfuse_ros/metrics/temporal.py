@@ -28,7 +28,7 @@ Over the whole sequence (sums over all pairs and masked pixels, so every pixel c
   video (``a * F + b``, ``a > 0``), so a fusion is not rewarded for low contrast or punished
   for high contrast; a gain or offset that changes from frame to frame (flicker, per-frame
   stretching) raises it. The same score of each source is reported beside it: the sources'
-  own noise, compression and flow failures set the floor a fusion is measured against.
+  own noise, compression and flow failures show how much change comes from the inputs.
 * ``tFlicker`` (global flicker) = RMS over pairs of ``mean(r_F) - (alpha mean(r_ir) +
   beta mean(r_vi))``, divided by the mean spatial scale of ``F``, where ``alpha, beta`` are
   fitted by least squares over the sequence: the part of the fused frames' motion-compensated
