@@ -33,6 +33,13 @@ class ThermalConfig:
         clahe: apply contrast-limited adaptive histogram equalisation after scaling.
         clahe_clip_limit: CLAHE clip limit.
         clahe_tiles: CLAHE tile grid size (tiles per side).
+        range_smoothing: weight ``s`` (0 <= s < 1) of the previous frames in an exponential
+            moving average of the ``percentile`` / ``minmax`` range, ``range_t = s *
+            range_{t-1} + (1 - s) * range_of_frame_t``. 0 (default) uses each frame's own
+            range, right for independent images; on video a per-frame range makes the
+            thermal image (and the fusion) flicker, and 0.9 (a time constant of about 10
+            frames) removes most of it (docs/metrics.md). Stateful: one normaliser per
+            stream; :meth:`ThermalNormaliser.reset` forgets the history.
     """
 
     mode: str = "percentile"
@@ -43,6 +50,7 @@ class ThermalConfig:
     clahe: bool = False
     clahe_clip_limit: float = 2.0
     clahe_tiles: int = 8
+    range_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         if self.mode not in THERMAL_MODES:
@@ -56,13 +64,21 @@ class ThermalConfig:
                               f"got {self.fixed_range}")
         if self.clahe_clip_limit <= 0 or self.clahe_tiles < 1:
             raise ConfigError("clahe_clip_limit must be > 0 and clahe_tiles >= 1")
+        if not 0.0 <= self.range_smoothing < 1.0:
+            raise ConfigError(f"thermal range_smoothing must satisfy 0 <= s < 1, got "
+                              f"{self.range_smoothing}")
 
 
 class ThermalNormaliser:
-    """Map a raw thermal frame to uint8 according to a :class:`ThermalConfig`."""
+    """Map a raw thermal frame to uint8 according to a :class:`ThermalConfig`.
+
+    With ``range_smoothing`` the stretch range carries over from frame to frame, so one
+    normaliser serves one stream (frames in time order).
+    """
 
     def __init__(self, config: ThermalConfig | None = None) -> None:
         self.config = config or ThermalConfig()
+        self._smoothed_range: tuple[float, float] | None = None
         self._clahe = (cv2.createCLAHE(clipLimit=self.config.clahe_clip_limit,
                                        tileGridSize=(self.config.clahe_tiles,) * 2)
                        if self.config.clahe else None)
@@ -79,11 +95,25 @@ class ThermalNormaliser:
         if thermal.dtype == np.uint8 and not self.config.normalise_8bit:
             scaled = thermal
         else:
-            low, high = self._range(thermal)
+            low, high = self._smooth(self._range(thermal))
             scaled = _stretch_to_uint8(thermal, low, high)
         if self._clahe is not None:
             scaled = self._clahe.apply(np.ascontiguousarray(scaled))
         return scaled
+
+    def reset(self) -> None:
+        """Forget the smoothed range (the next frame starts from its own range)."""
+        self._smoothed_range = None
+
+    def _smooth(self, frame_range: tuple[float, float]) -> tuple[float, float]:
+        weight = self.config.range_smoothing
+        if weight == 0.0 or self.config.mode == "fixed":
+            return frame_range
+        if self._smoothed_range is not None:
+            frame_range = tuple(weight * old + (1.0 - weight) * new
+                                for old, new in zip(self._smoothed_range, frame_range))
+        self._smoothed_range = frame_range
+        return frame_range
 
     def _range(self, thermal: np.ndarray) -> tuple[float, float]:
         config = self.config
@@ -103,6 +133,31 @@ def _histogram_percentiles(image: np.ndarray, low_pct: float, high_pct: float,
     low = int(np.searchsorted(cumulative, total * low_pct / 100.0, side="left"))
     high = int(np.searchsorted(cumulative, total * high_pct / 100.0, side="left"))
     return float(low), float(max(high, low))
+
+
+def sequence_percentile_range(frames: list[np.ndarray], low_pct: float = 1.0,
+                              high_pct: float = 99.0) -> tuple[float, float]:
+    """One ``(low, high)`` percentile range over all pixels of several thermal frames.
+
+    A linear stretch with this range (``ThermalConfig(mode="fixed", fixed_range=...)``)
+    maps a whole sequence to 8 bit without the per-frame changes of ``percentile`` mode,
+    e.g. as the reference of temporal-stability measurements.
+
+    Args:
+        frames: ``(H, W)`` uint8 or uint16 frames (sizes may differ); at least one.
+        low_pct: lower percentile, 0..100.
+        high_pct: upper percentile, 0..100.
+
+    Returns:
+        ``(low, high)`` raw values with ``high > low`` (widened by one count if the frames
+        are constant).
+    """
+    counts = sum(np.bincount(frame.ravel(), minlength=65536) for frame in frames)
+    cumulative = np.cumsum(counts)
+    total = cumulative[-1]
+    low = min(int(np.searchsorted(cumulative, total * low_pct / 100.0, side="right")), 65535)
+    high = int(np.searchsorted(cumulative, total * high_pct / 100.0, side="left"))
+    return float(low), float(max(high, low + 1))
 
 
 def _stretch_to_uint8(image: np.ndarray, low: float, high: float) -> np.ndarray:

@@ -97,6 +97,41 @@ class ReplayRecords:
             return self.outputs[-1][1] if self.outputs else None
 
 
+def temporal_window(pairs: list[tuple[int, int]], count: int) -> list[tuple[int, int]]:
+    """The ``count`` consecutive predicted pairs in the middle of the bag (all if fewer).
+
+    The middle keeps the node's start (model warm-up drops in real-time mode) and the end
+    (pairs held by the synchroniser) out of the temporal-stability window.
+    """
+    if count <= 0:
+        return []
+    start = max(0, (len(pairs) - count) // 2)
+    return pairs[start:start + count]
+
+
+def sample_triples(records: ReplayRecords, plan: PlaybackPlan, visible_stamps: list[int]
+                   ) -> tuple[list[tuple[bytes, bytes, bytes]], int]:
+    """``(fused, visible, thermal)`` CDR of the given visible stamps that were fused and kept.
+
+    Returns:
+        The triples in the order of ``visible_stamps`` and the number of fused frames kept
+        whose sources were not (a pair predicted differently from the node's).
+    """
+    partner = plan.thermal_partner()
+    triples, missing = [], 0
+    for stamp in visible_stamps:
+        fused = records.fused_samples.get(stamp)
+        if fused is None:
+            continue
+        visible = records.source_samples.get((VISIBLE, stamp))
+        thermal = records.source_samples.get((THERMAL, partner.get(stamp, -1)))
+        if visible is None or thermal is None:
+            missing += 1
+            continue
+        triples.append((fused, visible, thermal))
+    return triples, missing
+
+
 def node_counters(statuses: list[dict[str, Any]]) -> dict[str, Any]:
     """The node's running totals from its diagnostics, with each status's level and message.
 

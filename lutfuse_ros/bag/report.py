@@ -9,7 +9,10 @@ next frame (an approximate-time policy releases a pair only then), conversion an
 Fusion metrics are the means of :func:`lutfuse_ros.metrics.evaluate_pair` over a subsample of
 fused frames against their visible and thermal sources (protocol gray images; 16-bit thermal
 scaled to 8 bit with the pipeline's default percentile normalisation; a thermal frame of
-another size resized to the fused size).
+another size resized to the fused size). Temporal stability
+(:mod:`lutfuse_ros.metrics.temporal`) is measured on a window of consecutive pairs with the
+same gray images, except that 16-bit thermal is stretched with one range for the whole
+window; a pair the node dropped is simply absent, so the motion spans the gap.
 """
 
 from __future__ import annotations
@@ -27,7 +30,12 @@ import numpy as np
 from lutfuse_ros.atomic_files import atomic_output
 from lutfuse_ros.errors import InputError
 from lutfuse_ros.metrics import METRIC_NAMES, evaluate_pair
-from lutfuse_ros.preprocessing import ThermalNormaliser
+from lutfuse_ros.metrics.temporal import (
+    SOURCE_LABELS,
+    TEMPORAL_METRIC_NAMES,
+    TemporalStabilityMeter,
+)
+from lutfuse_ros.preprocessing import ThermalConfig, ThermalNormaliser, sequence_percentile_range
 
 REPORT_SUFFIXES = (".json", ".md", "_latency.png")
 
@@ -80,6 +88,8 @@ class ReplayReport:
         latency_from_pair: :class:`LatencyStats` fields, from the pair's completion.
         rates: ``input_pair_rate_hz``, ``fused_rate_hz``, ``play_wall_s``, ``total_wall_s``.
         metrics: means per metric of :data:`METRIC_NAMES` plus ``frames_evaluated``.
+        temporal: temporal stability of the fused frames of a window of consecutive pairs
+            (see :func:`temporal_stability_of_samples`).
         interrupted: the run was stopped early (Ctrl-C); numbers cover what was played.
         latency_series_ms: per matched output ``(seconds since the first publish, latency)``.
     """
@@ -91,6 +101,7 @@ class ReplayReport:
     latency_from_pair: dict[str, Any] = field(default_factory=lambda: asdict(LatencyStats()))
     rates: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    temporal: dict[str, Any] = field(default_factory=dict)
     interrupted: bool = False
     latency_series_ms: list[tuple[float, float]] = field(default_factory=list)
 
@@ -133,6 +144,53 @@ def fusion_metric_means(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
     means = {name: (float(np.mean([row[name] for row in rows])) if rows else math.nan)
              for name in METRIC_NAMES}
     return {**means, "frames_evaluated": len(rows), "skipped": skipped}
+
+
+def temporal_stability_of_samples(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+                                  ) -> dict[str, Any]:
+    """Temporal stability of consecutive ``(fused, visible, thermal)`` samples in time order.
+
+    Args:
+        samples: as for :func:`fusion_metric_means`, ordered by stamp; frames whose fused
+            size differs from the visible one (or from the first frame's) are skipped.
+
+    Returns:
+        ``tRWE``, ``tWE``, ``tFlicker`` (lower is more stable), ``frame_pairs``,
+        ``valid_fraction``, the sources' ``tRWE`` as ``source_ir_tRWE`` and
+        ``source_vi_tRWE`` (how much the inputs change by themselves), ``frames_evaluated`` and
+        ``skipped`` (reasons). Scores are NaN with fewer than two usable frames.
+
+    The infrared reference of 16-bit thermal is one linear stretch for the whole window
+    (its 1-99 % range over all frames, :func:`sequence_percentile_range`), not the
+    pipeline's per-frame percentile: flicker a per-frame thermal range adds to the fused
+    video then counts against it. 8-bit thermal is used as it is.
+    """
+    wide = [thermal for _, _, thermal in samples if thermal.dtype == np.uint16]
+    normalise = ThermalNormaliser(ThermalConfig(
+        mode="fixed", fixed_range=sequence_percentile_range(wide)) if wide else None)
+    meter = TemporalStabilityMeter(["fused"])
+    skipped: list[str] = []
+    shape = None
+    evaluated = 0
+    for fused, visible, thermal in samples:
+        fused_gray = gray_for_metrics(fused).astype(np.float64)
+        visible_gray = gray_for_metrics(visible).astype(np.float64)
+        height, width = fused_gray.shape
+        if visible_gray.shape != fused_gray.shape or shape not in (None, fused_gray.shape):
+            skipped.append(f"fused {width}x{height} differs from the visible frame or the "
+                           "first fused frame")
+            continue
+        thermal8 = normalise(thermal)
+        if thermal8.shape != fused_gray.shape:
+            thermal8 = cv2.resize(thermal8, (width, height), interpolation=cv2.INTER_LINEAR)
+        meter.add(thermal8.astype(np.float64), visible_gray, {"fused": fused_gray})
+        shape = fused_gray.shape
+        evaluated += 1
+    scores = meter.scores()
+    result: dict[str, Any] = scores["fused"].as_dict()
+    result["source_ir_tRWE"] = scores[SOURCE_LABELS[0]].tRWE
+    result["source_vi_tRWE"] = scores[SOURCE_LABELS[1]].tRWE
+    return {**result, "frames_evaluated": evaluated, "skipped": skipped}
 
 
 def report_paths(prefix: str | os.PathLike[str]) -> list[Path]:
@@ -191,6 +249,17 @@ def to_markdown(report: ReplayReport) -> str:
                   "| " + " | ".join(_fmt(metrics[n], 3) for n in names) + " |", ""]
     else:
         lines += ["Fusion metrics: none evaluated.", ""]
+    temporal = report.temporal
+    if temporal.get("frame_pairs"):
+        lines += [f"Temporal stability over {temporal['frames_evaluated']} consecutive fused "
+                  "frames (lower is more stable; the sources' tRWE for reference):", "",
+                  "| " + " | ".join(TEMPORAL_METRIC_NAMES) + " | source ir tRWE | "
+                  "source vi tRWE |", "|" + "---|" * (len(TEMPORAL_METRIC_NAMES) + 2),
+                  "| " + " | ".join(_fmt(temporal[n], 4) for n in TEMPORAL_METRIC_NAMES)
+                  + f" | {_fmt(temporal['source_ir_tRWE'], 4)} | "
+                  f"{_fmt(temporal['source_vi_tRWE'], 4)} |", ""]
+    else:
+        lines += ["Temporal stability: fewer than two consecutive fused frames.", ""]
     return "\n".join(lines)
 
 

@@ -7,11 +7,19 @@ Example::
 
 prints one row of metric means per method (and per trivial baseline with ``--baselines``) and
 writes ``results/rs.md`` and ``results/rs.json`` (per-image values and skipped pairs).
+
+With ``--temporal`` the fused folders are also taken as videos (frames in the natural order of
+their names) and scored for temporal stability (:mod:`lutfuse_ros.metrics.temporal`); fused or
+source *video files* imply ``--temporal`` and skip the per-image metrics::
+
+    lutfuse eval mmlut=out/clip_mmlut --ir clip/ir.mp4 --vi clip/vi.mp4 --baselines \\
+        --max-frames 120 --out results/clip
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -30,6 +38,12 @@ from lutfuse_ros.metrics import (
 )
 from lutfuse_ros.metrics.grids import write_comparison_grids
 from lutfuse_ros.metrics.report import index_images
+from lutfuse_ros.metrics.sequences import (
+    evaluate_sequences,
+    temporal_document,
+    temporal_markdown,
+)
+from lutfuse_ros.metrics.temporal import FLOW_PRESETS
 
 LOGGER = logging.getLogger(__name__)
 
@@ -40,12 +54,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "eval", help="fusion metrics for a folder of fused images",
         description="Compute EN SD SF AG MI SCD VIF Qabf SSIM CC PSNR of fused images against "
                     "their infrared and visible sources (matched by file stem) and print the "
-                    "means per method as a Markdown table.")
+                    "means per method as a Markdown table; with --temporal (or video files) "
+                    "also the temporal stability of each fused sequence.")
     parser.add_argument("fused", nargs="+", metavar="FUSED_DIR",
-                        help="folder of fused images, optionally as LABEL=DIR (default label: "
-                             "the folder name)")
-    parser.add_argument("--ir", required=True, metavar="DIR", help="infrared source folder")
-    parser.add_argument("--vi", required=True, metavar="DIR", help="visible source folder")
+                        help="folder of fused images (or, for --temporal, a video file), "
+                             "optionally as LABEL=DIR (default label: the folder name)")
+    parser.add_argument("--ir", required=True, metavar="DIR",
+                        help="infrared source folder (or video file, for --temporal)")
+    parser.add_argument("--vi", required=True, metavar="DIR",
+                        help="visible source folder (or video file, for --temporal)")
     parser.add_argument("--baselines", action="store_true",
                         help="add rows for the trivial average (ir+vi)/2 and max(ir, vi) fusions")
     parser.add_argument("--out", metavar="PREFIX",
@@ -58,6 +75,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--grid-stems", metavar="NAME", nargs="+",
                         help="scenes for --grid (image names without suffix; default: the "
                              "first 4 scenes the first method has)")
+    parser.add_argument("--temporal", action="store_true",
+                        help="also score each fused sequence for temporal stability (tRWE, "
+                             "tWE, tFlicker; frames in the natural order of their names); "
+                             "implied, alone, when an input is a video file")
+    parser.add_argument("--max-frames", type=int, metavar="N",
+                        help="temporal metrics over the first N frames only")
+    parser.add_argument("--flow-preset", choices=sorted(FLOW_PRESETS), default="medium",
+                        help="OpenCV DIS optical-flow preset of the temporal metrics")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.set_defaults(handler=run)
 
@@ -65,19 +90,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def parse_fused_argument(text: str) -> tuple[str, Path]:
     """Split a ``FUSED_DIR`` argument into ``(label, folder)``.
 
-    An argument naming an existing folder is taken whole (even if it contains ``=``);
+    An argument naming an existing folder or file is taken whole (even if it contains ``=``);
     otherwise ``LABEL=DIR`` is split at the first ``=``.
 
     Raises:
         ConfigError: If ``LABEL=DIR`` has an empty label or folder.
     """
-    if "=" in text and not Path(text).is_dir():
+    if "=" in text and not Path(text).exists():
         label, _, folder = text.partition("=")
         if not label or not folder:
             raise ConfigError(f"fused folder argument {text!r}: expected LABEL=DIR or DIR")
         return label, Path(folder)
     folder = Path(text)
-    return folder.resolve().name or text, folder
+    label = folder.resolve().stem if folder.is_file() else folder.resolve().name
+    return label or text, folder
 
 
 def _output_paths(prefix: str, force: bool) -> tuple[Path, Path]:
@@ -103,10 +129,12 @@ def run(args: argparse.Namespace) -> int:
 
     Returns:
         0 on success; 1 if some method had no image that could be evaluated.
+        Temporal scores (``--temporal`` or video inputs) are printed after the per-image
+        table and stored under ``"temporal"`` in ``PREFIX.json``.
 
     Raises:
         ConfigError: On duplicate labels or malformed ``LABEL=DIR`` arguments.
-        InputError: If a folder does not exist.
+        InputError: If a folder or video does not exist, or a sequence is too short.
         FileExistsError: If an output file exists and ``--force`` was not given.
     """
     methods: dict[str, Path] = {}
@@ -118,20 +146,37 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"label {label!r} is reserved for a baseline")
         methods[label] = folder
     outputs = _output_paths(args.out, args.force) if args.out else None
+    videos = [str(path) for path in [*methods.values(), Path(args.ir), Path(args.vi)]
+              if path.is_file()]
+    if videos and args.grid:
+        raise ConfigError(f"--grid needs image folders, got video file(s) {', '.join(videos)}")
+    if args.max_frames is not None and args.max_frames < 2:
+        raise ConfigError(f"--max-frames must be at least 2, got {args.max_frames}")
 
     progress = not args.no_progress
-    reports: dict[str, EvaluationReport] = {
-        label: evaluate_folder(folder, args.ir, args.vi, progress=progress)
-        for label, folder in methods.items()}
-    if args.baselines:
-        reports.update(evaluate_baselines(args.ir, args.vi, progress=progress))
+    reports: dict[str, EvaluationReport] = {}
+    if not videos:
+        reports = {label: evaluate_folder(folder, args.ir, args.vi, progress=progress)
+                   for label, folder in methods.items()}
+        if args.baselines:
+            reports.update(evaluate_baselines(args.ir, args.vi, progress=progress))
+    temporal = None
+    if args.temporal or videos:
+        temporal = evaluate_sequences(methods, args.ir, args.vi, baselines=args.baselines,
+                                      max_frames=args.max_frames, preset=args.flow_preset,
+                                      progress=progress)
 
-    markdown = to_markdown(reports)
+    markdown = to_markdown(reports) if reports else ""
+    if temporal is not None:
+        markdown += ("\n" if markdown else "") + temporal_markdown(temporal)
     sys.stdout.write(markdown)
     if outputs is not None:
         markdown_path, json_path = _output_paths(args.out, args.force)
+        document = json.loads(to_json(reports)) if reports else {}
+        if temporal is not None:
+            document["temporal"] = temporal_document(temporal)
         _write_atomically(markdown_path, markdown)
-        _write_atomically(json_path, to_json(reports))
+        _write_atomically(json_path, json.dumps(document, indent=1, allow_nan=False) + "\n")
         LOGGER.info("wrote %s and %s", markdown_path, json_path)
 
     if args.grid:

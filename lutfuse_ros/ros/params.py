@@ -129,6 +129,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     _S("thermal.clahe", BOOL, "CLAHE on the 8-bit thermal image"),
     _S("thermal.clahe_clip_limit", DOUBLE, "CLAHE clip limit", 0.01, 100.0),
     _S("thermal.clahe_tiles", INTEGER, "CLAHE tiles per side", 1, 64),
+    _S("thermal.range_smoothing", DOUBLE, "weight of the previous frames in a moving average "
+       "of the percentile/minmax range (0 = each frame's own range; 0.9 steadies video)",
+       0.0, 0.99),
     _S("alignment.mode", STRING, "registration of thermal to visible", choices=(
         "none", "resize_thermal", "resize_visible", "homography")),
     _S("alignment.homography", DOUBLE_ARRAY, "row-major 3x3 thermal->visible pixel homography "

@@ -236,7 +236,8 @@ def _pipeline_config(v: Mapping[str, Any]) -> PipelineConfig:
                             fixed_range=(fixed_low, fixed_high),
                             normalise_8bit=v["thermal.normalise_8bit"], clahe=v["thermal.clahe"],
                             clahe_clip_limit=v["thermal.clahe_clip_limit"],
-                            clahe_tiles=v["thermal.clahe_tiles"])
+                            clahe_tiles=v["thermal.clahe_tiles"],
+                            range_smoothing=v["thermal.range_smoothing"])
     mapping = v["output.luma_mapping"]
     return PipelineConfig(colour_order="bgr",
                           output="mono" if v["output.encoding"] == "mono8" else "colour",

@@ -143,6 +143,19 @@ def test_replay_as_fast_as_possible_records_fused_images(small_bag, tmp_path):
     report = check_report(prefix, domain, min_ratio=0.95)
     assert report["frames"]["fused_out"] == len(fused)
     assert report["sync"]["flow_control_timeouts"] == 0
+    # temporal stability of the middle 30 pairs, as recomputed from the recorded bag
+    from lutfuse_ros.bag.records import temporal_window
+    from lutfuse_ros.bag.report import temporal_stability_of_samples
+
+    window = [v for v, _ in temporal_window(sorted(visible.items()), 30)]
+    recorded = {m.stamp_ns: m.cdr for m in fused}
+    offline = temporal_stability_of_samples(
+        [(decode_visible_bgr(recorded[s]), decode_visible_bgr(visible[s]),
+          decode_thermal(thermal[s])) for s in window if s in recorded])
+    temporal = report["temporal"]
+    assert temporal["frames_evaluated"] == offline["frames_evaluated"] >= 25
+    assert temporal["tRWE"] == pytest.approx(offline["tRWE"])
+    assert 0 < temporal["tRWE"] < 5 and temporal["source_vi_tRWE"] > 0
     # a second run refuses to overwrite anything
     again = run_replay(small_bag, "--out", str(out), "--report", str(prefix),
                        "--domain-id", str(domain))
