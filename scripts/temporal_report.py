@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Temporal-stability table of the shipped models, the official checkpoints and the baselines
-on the shared thermal/visible clips (the numbers in docs/metrics.md#measured).
+r"""Temporal-stability table of shipped models, official checkpoints and baselines.
+
+Scores them on the shared thermal/visible clips (the numbers in docs/metrics.md#measured).
 
     PYTHONPATH=$PWD nice -n 10 .venv/bin/python scripts/temporal_report.py \\
         [--out reports/temporal] [--shared ../shared] [--frames 120] [--threads 1]

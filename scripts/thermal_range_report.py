@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Temporal stability of the fusion with 16-bit thermal normalised per frame or smoothed
-(the thermal table in docs/metrics.md#findings).
+r"""Temporal stability with 16-bit thermal normalised per frame or with a smoothed range.
+
+Gives the thermal table in docs/metrics.md#findings.
 
     PYTHONPATH=$PWD nice -n 10 .venv/bin/python scripts/thermal_range_report.py \\
         [--shared ../shared] [--frames 60] [--model lutfuse-mini] [CLIP ...]

@@ -106,8 +106,10 @@ class SourceMotion:
     mask: np.ndarray
 
     def residual(self, previous: np.ndarray, current: np.ndarray) -> np.ndarray:
-        """``current - warp(previous)`` on the mask (both ``(H, W)`` float64), as a 1-D float64
-        array in gray levels."""
+        """Motion-compensated change ``current - warp(previous)`` on the mask.
+
+        Both frames are ``(H, W)`` float64; the result is a 1-D float64 array in gray levels.
+        """
         warped = cv2.remap(previous, self.map_x, self.map_y, interpolation=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE)
         return (current - warped)[self.mask]

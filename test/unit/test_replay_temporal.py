@@ -90,8 +90,10 @@ def test_negative_window_is_refused(tmp_path):
 
 
 def test_16bit_reference_is_one_range_so_per_frame_stretching_counts():
-    """A fused output that copies the per-frame percentile thermal scores worse than one
-    stretched with a constant range: the report's thermal reference is linear over the window."""
+    """A per-frame percentile copy scores worse than a constant-range stretch.
+
+    The report's thermal reference is linear over the whole window.
+    """
     from lutfuse_ros.preprocessing import ThermalConfig, ThermalNormaliser
 
     frames = _panning_frames(10)

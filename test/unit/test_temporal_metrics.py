@@ -63,8 +63,10 @@ def test_flat_static_video_is_stable_not_undefined():
 
 
 def test_flow_compensates_motion():
-    """The warp must follow the sources' motion: the warping error of a panning average is a
-    small fraction of its plain frame-to-frame difference."""
+    """The warp must follow the sources' motion.
+
+    The warping error of a panning average is a small fraction of its plain frame difference.
+    """
     ir, vi = _moving_sources(6)
     fused = [(a + b) / 2 for a, b in zip(ir, vi)]
     scores = _scores({"average": fused}, ir, vi)["average"]
@@ -95,7 +97,7 @@ def test_linear_blend_has_no_flicker_and_sources_are_reported():
 
 @pytest.mark.parametrize(("gain", "offset"), [(2.0, 0.0), (0.5, 30.0), (1.3, -20.0)])
 def test_invariant_to_constant_gain_and_offset(gain, offset):
-    """tRWE and tFlicker do not change under F -> gain * F + offset; tWE scales by gain."""
+    """Scores tRWE and tFlicker do not change under F -> gain * F + offset; tWE scales by gain."""
     ir, vi = _moving_sources(8)
     gains = 1.0 + 0.04 * np.random.default_rng(9).standard_normal(8)
     fused = [np.maximum(a, b) * g for a, b, g in zip(ir, vi, gains)]
@@ -159,8 +161,11 @@ def _clip_frames(shared_dir, clip: str, count: int) -> tuple[list, list, list]:
 
 @pytest.mark.shared
 def test_per_frame_minmax_stretch_scores_worse_than_clamp_on_real_video(shared_dir):
-    """The issue's validation: the same fused sequence, once clamped and once stretched to
-    0..255 per frame (the official MMDRFuse save step), on a real thermal/visible clip."""
+    """The issue's validation: a per-frame stretch scores worse than a clamp.
+
+    The same fused sequence, once clamped and once stretched to 0..255 per frame (the official
+    MMDRFuse save step), on a real thermal/visible clip.
+    """
     from lutfuse_ros.backends.frame_inputs import FrameInputs
     from lutfuse_ros.colour import luma_plane
     from lutfuse_ros.pipeline import FusionPipeline, map_luma
