@@ -1,11 +1,18 @@
-"""How many of a camera's frames reach the node, measured from the stamps that did arrive.
+"""How many of a camera's frames reach the node, measured from the frames that did arrive.
 
 A best-effort publisher whose middleware cannot deliver large samples (Fast DDS with its
 default transports in the camera's own process) loses frames before the node sees them; the
-node cannot fix that, but it can notice and say so. Without the publisher's cooperation (no
-sequence numbers in ``sensor_msgs/Image``), the header stamps of the frames received reveal the
-gaps: a camera stamps its frames one period apart, so the gaps between received stamps are
-near-integer multiples ``k`` of the period, and ``k - 1`` frames are missing in each.
+node cannot fix that, but it can notice and say so, without the publisher's cooperation:
+
+- **Publication sequence numbers** (preferred): the middleware numbers each writer's samples
+  and rclpy hands the number to a subscription callback that takes a ``MessageInfo``
+  (``publication_sequence_number``; Fast DDS fills it on Jazzy and Kilted). Over a window,
+  ``last - first + 1`` samples were sent per publisher and the received ones were counted.
+  Kilted also gives the publisher's gid, so several publishers on one topic are told apart;
+  without it a sequence number going back starts a new run.
+- **Gaps between header stamps** (where sequence numbers are missing): a camera stamps its
+  frames one period apart, so the gaps between received stamps are near-integer multiples
+  ``k`` of the period, and ``k - 1`` frames are missing in each.
 
 :func:`estimate_period` finds the period as the largest ``p`` such that most gaps are
 near-integer multiples of ``p`` (candidates: a small gap divided by 1, 2, ...; a run of losses
@@ -20,8 +27,11 @@ No ROS imports.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -39,16 +49,19 @@ class DeliveryEstimate:
     """Frames received against frames the camera sent, over one window.
 
     Attributes:
-        received: distinct stamps received.
-        expected: ``received`` plus the frames missing in the gaps.
-        period_s: the camera's frame period found from the stamps, seconds.
-        span_s: stamp time covered (pauses excluded), seconds.
+        received: frames received.
+        expected: ``received`` plus the frames missing.
+        period_s: the camera's frame period found from the stamps, seconds (None when the
+            sequence numbers gave the estimate).
+        span_s: time covered (pauses excluded), seconds.
+        evidence: ``publication sequence numbers`` or ``gaps between stamps``.
     """
 
     received: int
     expected: int
-    period_s: float
+    period_s: float | None
     span_s: float
+    evidence: str = "gaps between stamps"
 
     @property
     def ratio(self) -> float:
@@ -56,9 +69,11 @@ class DeliveryEstimate:
         return self.received / self.expected if self.expected else 1.0
 
     def describe(self) -> str:
-        """``8 of ~40 frames (20%), camera period 100.0 ms``."""
-        return (f"{self.received} of ~{self.expected} frames ({100 * self.ratio:.0f}%), "
-                f"camera period {1000 * self.period_s:.1f} ms")
+        """``8 of ~40 frames (20%) (gaps between stamps, camera period 100.0 ms)``."""
+        period = (f", camera period {1000 * self.period_s:.1f} ms"
+                  if self.period_s is not None else "")
+        return (f"{self.received} of ~{self.expected} frames ({100 * self.ratio:.0f}%) "
+                f"({self.evidence}{period})")
 
 
 def _fit_fraction(gaps: np.ndarray, period: float) -> float:
@@ -119,50 +134,113 @@ def estimate_delivery(stamps_ns: np.ndarray, pause_s: float = 2.0) -> DeliveryEs
                             float(gaps.sum()))
 
 
-class DeliveryMonitor:
-    """One stream's recent stamps and their delivery estimate (thread-safe).
+def estimate_from_sequences(runs: dict, min_expected: int = 8) -> DeliveryEstimate | None:
+    """Received against sent samples from per-publisher publication sequence numbers.
 
     Args:
-        window_s: stamp time kept behind the newest stamp, seconds.
-        min_frames: fewest received frames for an estimate.
+        runs: publisher key -> ``[(arrival_s, sequence), ...]`` of one window.
+        min_expected: fewest samples sent for an estimate.
+
+    Returns:
+        The estimate, or None when too few samples were sent.
+    """
+    received = expected = 0
+    first_s, last_s = float("inf"), float("-inf")
+    for entries in runs.values():
+        if not entries:
+            continue
+        sequences = {sequence for _, sequence in entries}
+        received += len(sequences)
+        expected += max(sequences) - min(sequences) + 1
+        first_s = min(first_s, entries[0][0])
+        last_s = max(last_s, entries[-1][0])
+    if expected < min_expected or received == 0:
+        return None
+    return DeliveryEstimate(received, expected, None, last_s - first_s,
+                            "publication sequence numbers")
+
+
+class DeliveryMonitor:
+    """One stream's recent frames and their delivery estimate (thread-safe).
+
+    Args:
+        window_s: time kept behind the newest frame, seconds (stamp time for stamps,
+            arrival time for sequence numbers).
+        min_frames: fewest received frames for an estimate from stamps.
         pause_s: see :func:`estimate_delivery`.
-        jump_back_s: a stamp this far behind the newest restarts the measurement.
-        max_frames: stamps kept at most (a bound on memory at any rate).
+        jump_back_s: a stamp this far behind the newest restarts the stamp measurement.
+        max_frames: frames kept at most (a bound on memory at any rate).
+        clock: monotonic seconds (injectable for tests).
     """
 
     def __init__(self, window_s: float = 20.0, min_frames: int = 8, pause_s: float = 2.0,
-                 jump_back_s: float = 1.0, max_frames: int = 4096) -> None:
+                 jump_back_s: float = 1.0, max_frames: int = 4096,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._window_s = window_s
         self._window_ns = int(window_s * _NS_PER_S)
         self._jump_back_ns = int(jump_back_s * _NS_PER_S)
         self._min_frames = min_frames
         self._pause_s = pause_s
+        self._max_frames = max_frames
+        self._clock = clock
         self._lock = threading.Lock()
         self._stamps: deque[int] = deque(maxlen=max_frames)
+        self._runs: dict[Any, deque] = {}
 
-    def add(self, stamp_ns: int) -> None:
-        """Note the stamp of a received frame."""
+    def add(self, stamp_ns: int, sequence: int | None = None, publisher: Any = None) -> None:
+        """Note a received frame.
+
+        Args:
+            stamp_ns: its header stamp.
+            sequence: its publication sequence number (None or 0: not available).
+            publisher: a key of the publisher that sent it (None: unknown).
+        """
         with self._lock:
-            newest = self._stamps[-1] if self._stamps else None
-            if newest is not None and stamp_ns < newest - self._jump_back_ns:
-                self._stamps.clear()
-            if newest is None or stamp_ns >= newest:
-                self._stamps.append(stamp_ns)
-            else:  # late but within the jump threshold: keep the deque sorted
-                self._stamps = deque(sorted((*self._stamps, stamp_ns)),
-                                     maxlen=self._stamps.maxlen)
-            cutoff = self._stamps[-1] - self._window_ns
-            while self._stamps and self._stamps[0] < cutoff:
-                self._stamps.popleft()
+            self._add_stamp(stamp_ns)
+            if sequence:
+                self._add_sequence(sequence, publisher)
+
+    def _add_stamp(self, stamp_ns: int) -> None:
+        newest = self._stamps[-1] if self._stamps else None
+        if newest is not None and stamp_ns < newest - self._jump_back_ns:
+            self._stamps.clear()
+        if newest is None or stamp_ns >= newest:
+            self._stamps.append(stamp_ns)
+        else:  # late but within the jump threshold: keep the deque sorted
+            self._stamps = deque(sorted((*self._stamps, stamp_ns)), maxlen=self._max_frames)
+        cutoff = self._stamps[-1] - self._window_ns
+        while self._stamps and self._stamps[0] < cutoff:
+            self._stamps.popleft()
+
+    def _add_sequence(self, sequence: int, publisher: Any) -> None:
+        now = self._clock()
+        run = self._runs.setdefault(publisher, deque(maxlen=self._max_frames))
+        if run and sequence < run[-1][1]:   # a new writer behind the same key
+            run.clear()
+        run.append((now, sequence))
+        for key in list(self._runs):
+            entries = self._runs[key]
+            while entries and entries[0][0] < now - self._window_s:
+                entries.popleft()
+            if not entries:
+                del self._runs[key]
 
     def reset(self) -> None:
-        """Forget the stamps (for example after the subscriptions were re-created)."""
+        """Forget everything (for example after the subscription was re-created)."""
         with self._lock:
             self._stamps.clear()
+            self._runs.clear()
 
     def estimate(self) -> DeliveryEstimate | None:
-        """The estimate over the window, or None with too few frames or no period."""
+        """The estimate over the window: from sequence numbers where the frames had them,
+        else from the stamps; None with too few frames or no regular period."""
+        now = self._clock()
         with self._lock:
+            runs = {key: [entry for entry in entries if entry[0] >= now - self._window_s]
+                    for key, entries in self._runs.items()}
             stamps = np.fromiter(self._stamps, dtype=np.int64, count=len(self._stamps))
+        if any(runs.values()):
+            return estimate_from_sequences(runs)
         if np.unique(stamps).size < self._min_frames:
             return None
         return estimate_delivery(stamps, self._pause_s)

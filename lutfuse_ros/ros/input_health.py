@@ -11,7 +11,7 @@ lost inside a best-effort publisher's process; it can make that visible.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rclpy.qos import ReliabilityPolicy
@@ -23,6 +23,7 @@ from lutfuse_ros.ros.faults import STREAMS, Fault
 from lutfuse_ros.ros.input_qos import InputSubscriptions, describe_publishers, reliability_name
 from lutfuse_ros.ros.transport import camera_profile_advice
 
+_NS_PER_S = 1_000_000_000
 #: WARN when fewer than this fraction of a stream's frames arrive ...
 LOSS_WARN_RATIO = 0.95
 #: ... and at least this many are missing (one late stamp is not a loss).
@@ -76,9 +77,23 @@ class InputHealth:
         self._monitors = {stream: DeliveryMonitor(pause_s=pause_s if pause_s > 0 else 2.0)
                           for stream in STREAMS}
 
-    def arrived(self, stream: str, stamp_ns: int) -> None:
-        """Note a frame of ``stream`` with its header stamp."""
-        self._monitors[stream].add(stamp_ns)
+    def arrived(self, stream: str, msg: Any, info: Mapping[str, Any] | None) -> None:
+        """Note a frame of ``stream``.
+
+        Args:
+            stream: ``visible`` or ``thermal``.
+            msg: the ``sensor_msgs/Image`` (its header stamp is used).
+            info: the rclpy ``MessageInfo`` of the message (None where rclpy has none).
+        """
+        stamp = msg.header.stamp
+        sequence, publisher = None, None
+        if info is not None:
+            gid = info.get("publisher_gid")
+            publisher = bytes(gid["data"]) if isinstance(gid, Mapping) else None
+            # Without the publisher's gid (Jazzy) sequences of several writers would mix.
+            if publisher is not None or len(self._inputs.publishers(stream)) <= 1:
+                sequence = info.get("publication_sequence_number")
+        self._monitors[stream].add(stamp.sec * _NS_PER_S + stamp.nanosec, sequence, publisher)
 
     def reset(self, stream: str) -> None:
         """Start measuring ``stream`` afresh (its subscription was re-created)."""
@@ -102,7 +117,7 @@ class InputHealth:
                            self._depth)
             faults.append(Fault(WARN, (
                 f"{stream} frames lost before reaching the node: {estimate.describe()} "
-                f"arrived (from the gaps between stamps); publishers "
+                f"arrived; publishers "
                 f"{describe_publishers(publishers)}, subscribed "
                 f"{reliability_name(subscribed)}; fix: {fix}")))
         return faults

@@ -3,9 +3,13 @@
 With ``qos.input: auto`` (the default) each input topic is subscribed with the reliability of
 its publishers, as ``image_proc`` does: reliable when every publisher found is reliable, best
 effort when any is best effort (a reliable subscription would not match it). While no
-publisher exists the subscription is best effort, which matches whichever kind appears first;
-a timer (:data:`MATCH_PERIOD_S`) looks at the publishers again and re-creates a subscription
-whose matched reliability changed, so cameras may start, stop and be replaced in any order.
+publisher exists the subscription is **reliable** (:data:`NO_PUBLISHER_RELIABILITY`): a
+reliable camera (``image_transport``'s default) is then matched from its first frame, and a
+best-effort one, which a reliable subscription does not match, raises an incompatible-QoS
+event that makes the node look at the publishers at once (no warning is logged for it). A
+timer looks at the publishers every :data:`MATCH_PERIOD_S` anyway (sooner after a match or
+incompatibility event) and re-creates a subscription whose matched reliability changed, so
+cameras may start, stop and be replaced in any order.
 
 Why it matters: a best-effort subscription makes a reliable writer send best effort, and then
 the writer's own transport decides whether large frames survive. With Fast DDS's default
@@ -26,10 +30,12 @@ from sensor_msgs.msg import Image
 
 from lutfuse_ros.ros.qos import AUTO_PRESET, make_qos
 
-#: Seconds between looks at the input topics' publishers (``qos.input: auto``).
+#: Seconds between looks at the input topics' publishers.
 MATCH_PERIOD_S = 0.5
-#: Reliability used while a topic has no publisher: best effort matches both kinds.
-NO_PUBLISHER_RELIABILITY = ReliabilityPolicy.BEST_EFFORT
+#: Seconds between checks for a match or incompatible-QoS event (then a look at once).
+EVENT_CHECK_PERIOD_S = 0.05
+#: Reliability used while a topic has no publisher (see the module docstring).
+NO_PUBLISHER_RELIABILITY = ReliabilityPolicy.RELIABLE
 _NAMES = {ReliabilityPolicy.RELIABLE: "reliable", ReliabilityPolicy.BEST_EFFORT: "best effort"}
 
 
@@ -46,12 +52,14 @@ def matched_reliability(publishers: Sequence[Any]) -> ReliabilityPolicy:
             ``qos_profile.reliability``).
 
     Returns:
-        RELIABLE when there are publishers and all are reliable, else BEST_EFFORT.
+        BEST_EFFORT when any publisher is best effort, RELIABLE when all are reliable,
+        :data:`NO_PUBLISHER_RELIABILITY` when there is none.
     """
-    if publishers and all(info.qos_profile.reliability == ReliabilityPolicy.RELIABLE
-                          for info in publishers):
+    if not publishers:
+        return NO_PUBLISHER_RELIABILITY
+    if all(info.qos_profile.reliability == ReliabilityPolicy.RELIABLE for info in publishers):
         return ReliabilityPolicy.RELIABLE
-    return NO_PUBLISHER_RELIABILITY
+    return ReliabilityPolicy.BEST_EFFORT
 
 
 def describe_publishers(publishers: Sequence[Any]) -> str:
@@ -85,30 +93,32 @@ class InputSubscriptions:
         node: the node that owns them.
         preset: ``auto``, ``sensor_data`` or ``reliable`` (``qos.input``).
         depth: KEEP_LAST depth (``qos.input_depth``).
-        callbacks: stream name -> ``(relative topic, callback)``.
+        callbacks: stream name -> ``(relative topic, callback(msg, message_info))``; the
+            info is rclpy's ``MessageInfo`` (None with an rclpy that has none).
         on_rematch: called with ``(stream, message)`` after a subscription was re-created
             or first matched to publishers (for the log).
     """
 
     def __init__(self, node: Any, preset: str, depth: int,
-                 callbacks: dict[str, tuple[str, Callable[[Image], None]]],
+                 callbacks: dict[str, tuple[str, Callable[[Image, Any], None]]],
                  on_rematch: Callable[[str, str], None] | None = None) -> None:
         self._node = node
         self._preset = preset
         self._depth = depth
         self._on_rematch = on_rematch
-        self._inputs = {stream: _Input(topic, callback)
+        self._inputs = {stream: _Input(topic, _with_message_info(callback))
                         for stream, (topic, callback) in callbacks.items()}
         self._timer = None
         fixed = None if preset == AUTO_PRESET else make_qos(preset, depth)
         for stream, entry in self._inputs.items():
-            if fixed is not None:
-                self._subscribe(entry, fixed)
-            else:
-                entry.publishers = self._publishers(entry)
-                self._subscribe(entry, self._auto_qos(matched_reliability(entry.publishers)))
-        if fixed is None:
-            self._timer = node.create_timer(MATCH_PERIOD_S, self.rematch)
+            entry.publishers = self._publishers(entry)
+            self._subscribe(entry, fixed if fixed is not None else
+                            self._auto_qos(matched_reliability(entry.publishers)))
+        # Fixed presets look at the publishers too (for diagnostics), never re-subscribe.
+        self._graph_changed = False
+        self._ticks = 0
+        self._ticks_per_look = max(1, round(MATCH_PERIOD_S / EVENT_CHECK_PERIOD_S))
+        self._timer = node.create_timer(EVENT_CHECK_PERIOD_S, self._tick)
 
     @property
     def matching(self) -> bool:
@@ -120,11 +130,18 @@ class InputSubscriptions:
         return self._inputs[stream].reliability
 
     def publishers(self, stream: str) -> tuple:
-        """The publishers of ``stream`` found at the last look."""
-        entry = self._inputs[stream]
-        if not self.matching:
-            entry.publishers = self._publishers(entry)
-        return entry.publishers
+        """The publishers of ``stream`` found at the last look (every :data:`MATCH_PERIOD_S`)."""
+        return self._inputs[stream].publishers
+
+    def _tick(self) -> None:
+        self._ticks += 1
+        if self._graph_changed or self._ticks >= self._ticks_per_look:
+            self._graph_changed, self._ticks = False, 0
+            self.rematch()
+
+    def _on_graph_event(self, _info: Any = None) -> None:
+        """A match or an incompatible publisher on an input: look at the publishers now."""
+        self._graph_changed = True
 
     def rematch(self) -> list[str]:
         """Look at the publishers again; re-create subscriptions whose reliability changed.
@@ -138,7 +155,7 @@ class InputSubscriptions:
             wanted = matched_reliability(publishers)
             came_or_went = ({_key(p) for p in publishers} != {_key(p) for p in entry.publishers})
             entry.publishers = publishers
-            if wanted != entry.reliability:
+            if self.matching and wanted != entry.reliability:
                 self._node.destroy_subscription(entry.subscription)
                 self._subscribe(entry, self._auto_qos(wanted))
                 changed.append(stream)
@@ -170,13 +187,35 @@ class InputSubscriptions:
         return qos
 
     def _subscribe(self, entry: _Input, qos: QoSProfile) -> None:
-        entry.subscription = self._node.create_subscription(Image, entry.topic, entry.callback,
-                                                            qos)
+        entry.subscription = self._node.create_subscription(
+            Image, entry.topic, entry.callback, qos, event_callbacks=self._event_callbacks())
         entry.reliability = qos.reliability
+
+    def _event_callbacks(self) -> Any:
+        """Match and incompatible-QoS events trigger a look (replacing rclpy's warning)."""
+        try:
+            from rclpy.event_handler import SubscriptionEventCallbacks
+        except ImportError:   # rclpy before Iron
+            from rclpy.qos_event import SubscriptionEventCallbacks
+        options = {"incompatible_qos": self._on_graph_event}
+        try:
+            return SubscriptionEventCallbacks(matched=self._on_graph_event, **options)
+        except TypeError:     # no matched event in this rclpy
+            return SubscriptionEventCallbacks(**options)
 
     def _publishers(self, entry: _Input) -> tuple:
         return tuple(self._node.get_publishers_info_by_topic(
             self._node.resolve_topic_name(entry.topic)))
+
+
+def _with_message_info(callback: Callable[[Image, Any], None]) -> Callable:
+    """``callback`` itself where rclpy passes ``MessageInfo`` to two-argument callbacks
+    (Iron and later), else a one-argument wrapper that passes None."""
+    from rclpy.subscription import Subscription
+
+    if hasattr(Subscription, "CallbackType"):
+        return callback
+    return lambda msg: callback(msg, None)
 
 
 def _key(info: Any) -> tuple:

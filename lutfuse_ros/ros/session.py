@@ -148,16 +148,16 @@ class ActiveSession:
                 node.destroy_publisher(publisher)
 
     # Executor side: cheap checks and pairing only.
-    def _on_visible(self, msg: Image) -> None:
-        self._on_image(msg, "visible", self._pairer.add_visible)
+    def _on_visible(self, msg: Image, info: Any) -> None:
+        self._on_image(msg, info, "visible", self._pairer.add_visible)
 
-    def _on_thermal(self, msg: Image) -> None:
-        self._on_image(msg, "thermal", self._pairer.add_thermal)
+    def _on_thermal(self, msg: Image, info: Any) -> None:
+        self._on_image(msg, info, "thermal", self._pairer.add_thermal)
 
-    def _on_image(self, msg: Image, stream: str, add: Any) -> None:
+    def _on_image(self, msg: Image, info: Any, stream: str, add: Any) -> None:
         arrived_ns = time.monotonic_ns()
         self._statistics.count(stream)
-        self._health.arrived(stream, msg.header.stamp.sec * _NS_PER_S + msg.header.stamp.nanosec)
+        self._health.arrived(stream, msg, info)
         silent_for = self._faults.streams.arrived(stream)
         if silent_for is not None:
             self._info(f"{stream} stream resumed after {silent_for:.1f} s without images")

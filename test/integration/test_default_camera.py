@@ -1,0 +1,87 @@
+"""Frames from an ordinary camera driver: a camera process on the middleware's defaults.
+
+The camera process has no Fast DDS profile and no Fast DDS variable in its environment (as a
+user's driver runs); the node runs with its default QoS (``qos.input: auto``) and transport
+settings. It publishes 640x480 and 1280x720 pairs, reliable and best effort; the fused pairs
+that come back are counted. Reliable cameras must get >= 99% through (the node subscribes
+reliable to them). A best-effort camera whose middleware loses large frames in its own process
+cannot be helped by the node: either >= 99% arrive, or ``/diagnostics`` must say so, naming
+the publisher's QoS, the measured delivery and the fix for the Fast DDS in use.
+
+The model is lutfuse-mini on one thread (a fast model, so that the count measures transport
+and not the CPU; 1280x720 pairs come at 5 Hz, which a loaded 2-core machine still fuses);
+every other parameter is the default. For reliable cameras the node's own delivery
+measurement (publication sequence numbers) must also show every frame arrived.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from ros_node_harness import open_graph
+
+from lutfuse_ros.ros.fastdds_version import detect_fastdds
+from lutfuse_ros.ros.transport import profile_variables
+
+pytestmark = pytest.mark.ros
+
+PAIRS = 40
+RATE_HZ = {(640, 480): 10.0, (1280, 720): 5.0}
+
+
+@pytest.fixture
+def ros_graph(tmp_path):
+    """Processes of one test on a private ROS domain, always cleaned up."""
+    yield from open_graph(tmp_path)
+
+
+def loss_reports(statuses: list[dict]) -> list[str]:
+    """Diagnostics messages of the node that report frames lost before reaching it."""
+    return [status["message"] for status in statuses
+            if status["level"] >= 1 and "frames lost before reaching the node" in
+            status["message"]]
+
+
+@pytest.mark.parametrize("camera_qos", ["reliable", "sensor_data"])
+@pytest.mark.parametrize("width, height", [(640, 480), (1280, 720)])
+def test_default_middleware_camera_pairs_come_back_fused(ros_graph, width, height, camera_qos):
+    ros_graph.start_node({"artifact": "lutfuse-mini", "backend": "torch", "backend_threads": 1})
+    ros_graph.wait_until_active()
+    published, recording = ros_graph.run_traffic(
+        ["--size", str(width), str(height), "--rate", str(RATE_HZ[width, height]),
+         "--count", str(PAIRS),
+         "--distinct", "2"], ["--diagnostics"], timeout=150,
+        camera_middleware_defaults=True, camera_qos=camera_qos, recorder_qos="reliable")
+
+    sent = {pair["stamp_ns"] for pair in published}
+    back = len({int(s) for s in recording.stamp_ns[recording.measured]} & sent)
+    statuses = recording.statuses(ros_graph.namespace)
+    reports = loss_reports(statuses)
+    node_log = ros_graph.log("node")
+    print(f"{width}x{height} camera {camera_qos} on middleware defaults: {back}/{len(sent)} "
+          f"fused pairs back; loss reports: {reports[-1:] or 'none'}")
+    assert len(published) == PAIRS
+    if camera_qos == "reliable":
+        assert back >= 0.99 * PAIRS, (f"{back}/{PAIRS} pairs back from a reliable camera; "
+                                      f"last diagnostics {statuses[-1:]}\n{node_log}")
+        assert re.search(r"visible/image subscribed reliable \(auto: publishers \S+ "
+                         r"\(reliable\)\)", node_log), node_log
+        final = statuses[-1]["values"]
+        for stream in ("visible", "thermal"):
+            delivery = re.match(r"(\d+) of ~(\d+) frames", final[f"{stream} delivery"])
+            assert delivery and delivery.group(1) == delivery.group(2), final
+        return
+    assert re.search(r"visible/image subscribed best effort \(auto: publishers \S+ "
+                     r"\(best effort\)\)", node_log), node_log
+    if back >= 0.99 * PAIRS:
+        return
+    assert reports, (f"only {back}/{PAIRS} pairs back from a best-effort camera and no "
+                     f"diagnostics report of the loss: {statuses[-3:]}\n{node_log}")
+    report = reports[-1]
+    assert "(best effort)" in report and "subscribed best effort" in report, report
+    ratio = re.search(r"(\d+) of ~(\d+) frames \((\d+)%\)", report)
+    assert ratio and int(ratio.group(1)) < int(ratio.group(2)), report
+    variable = profile_variables(detect_fastdds())[0]
+    assert f"export {variable}=" in report and "or publish reliable" in report, report
+    assert "frames lost before reaching the node" in node_log, "the loss was not logged"
