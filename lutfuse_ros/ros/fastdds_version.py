@@ -128,8 +128,9 @@ def from_ros_distro(environ: Mapping[str, str]) -> FastDdsInstall | None:
     """The generation a known ``ROS_DISTRO`` ships."""
     distro = environ.get("ROS_DISTRO", "").strip().lower()
     major = DISTRO_GENERATIONS.get(distro)
-    return None if major is None else FastDdsInstall(major, f"{major}.x",
-                                                      f"ROS_DISTRO={distro}")
+    if major is None:
+        return None
+    return FastDdsInstall(major, f"{major}.x", f"ROS_DISTRO={distro}")
 
 
 def detect_fastdds(environ: Mapping[str, str] | None = None) -> FastDdsInstall | None:

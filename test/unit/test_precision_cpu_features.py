@@ -56,8 +56,8 @@ print("RESULT " + json.dumps(result))
 def run_child(extra_env: dict[str, str]) -> dict:
     env = {key: value for key, value in os.environ.items()
            if key not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")}
-    env.update(extra_env, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO),
-                                                                  env.get("PYTHONPATH")])))
+    python_path = [str(REPO), env.get("PYTHONPATH")]
+    env.update(extra_env, PYTHONPATH=os.pathsep.join(filter(None, python_path)))
     done = subprocess.run([sys.executable, "-c", CHILD], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
