@@ -5,7 +5,9 @@ subscription callbacks only validate headers and sizes (no pixel work), pair the
 and hand the newest pair to a :class:`~lutfuse_ros.fusion_worker.LatestItemWorker`; the
 worker thread converts, fuses and publishes, so inference never blocks the executor and the
 output never falls behind the input. Bad messages and failed pairs are counted, logged
-(throttled per kind) and dropped.
+(throttled per kind) and dropped. The image subscriptions follow the reliability of the
+camera publishers (:mod:`lutfuse_ros.ros.input_qos`), and each input's delivery is measured
+and reported with the fix when frames go missing (:mod:`lutfuse_ros.ros.input_health`).
 
 Faults (:mod:`lutfuse_ros.ros.faults`) are detected here and recovered from without a
 restart: a silent input stream (checked by a timer on the steady clock, so a paused bag or
