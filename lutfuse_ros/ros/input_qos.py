@@ -167,7 +167,8 @@ class InputSubscriptions:
         """``visible/image subscribed reliable (auto: publishers /ns/cam (reliable))``."""
         entry = self._inputs[stream]
         how = (f"auto: publishers {describe_publishers(entry.publishers)}" if self.matching
-               else f"qos.input {self._preset}")
+               else f"qos.input {self._preset}; publishers "
+                    f"{describe_publishers(entry.publishers)}")
         return (f"{self._node.resolve_topic_name(entry.topic)} subscribed "
                 f"{reliability_name(entry.reliability)} ({how})")
 
@@ -187,12 +188,14 @@ class InputSubscriptions:
         return qos
 
     def _subscribe(self, entry: _Input, qos: QoSProfile) -> None:
-        entry.subscription = self._node.create_subscription(
-            Image, entry.topic, entry.callback, qos, event_callbacks=self._event_callbacks())
+        events = {"event_callbacks": self._event_callbacks()} if self.matching else {}
+        entry.subscription = self._node.create_subscription(Image, entry.topic, entry.callback,
+                                                            qos, **events)
         entry.reliability = qos.reliability
 
     def _event_callbacks(self) -> Any:
-        """Match and incompatible-QoS events trigger a look (replacing rclpy's warning)."""
+        """Match and incompatible-QoS events trigger a look (replacing rclpy's warning, which
+        fixed presets keep: there an incompatible camera stays unmatched)."""
         try:
             from rclpy.event_handler import SubscriptionEventCallbacks
         except ImportError:   # rclpy before Iron

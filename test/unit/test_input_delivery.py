@@ -196,3 +196,38 @@ def test_subscriptions_rematch_when_publishers_come_and_go():
     finally:
         executor.shutdown()
         rclpy.try_shutdown(context=context)
+
+
+def test_fixed_presets_keep_their_reliability_and_report_the_publishers():
+    import os
+
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import ReliabilityPolicy
+    from rclpy.signals import SignalHandlerOptions
+    from sensor_msgs.msg import Image
+
+    from lutfuse_ros.ros.input_qos import InputSubscriptions
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=1 + (os.getpid() * 13) % 100,
+               signal_handler_options=SignalHandlerOptions.NO)
+    executor = SingleThreadedExecutor(context=context)
+    try:
+        node = rclpy.create_node("lutfuse_fixed_qos_test", namespace="/fixed", context=context)
+        camera = rclpy.create_node("camera", namespace="/fixed", context=context)
+        executor.add_node(node)
+        inputs = InputSubscriptions(node, "sensor_data", 5,
+                                    {"visible": ("visible/image", lambda m, i: None)})
+        camera.create_publisher(Image, "visible/image", 10)   # reliable
+        deadline = time.monotonic() + 10
+        while not inputs.publishers("visible") and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+        assert inputs.reliability("visible") == ReliabilityPolicy.BEST_EFFORT
+        assert not inputs.matching
+        assert inputs.describe("visible") == ("/fixed/visible/image subscribed best effort "
+                                              "(qos.input sensor_data; publishers "
+                                              "/fixed/camera (reliable))")
+        inputs.close()
+    finally:
+        executor.shutdown()
+        rclpy.try_shutdown(context=context)
