@@ -10,6 +10,10 @@ node cannot fix that, but it can notice and say so, without the publisher's coop
   ``last - first + 1`` samples were sent per publisher and the received ones were counted.
   Kilted also gives the publisher's gid, so several publishers on one topic are told apart;
   without it a sequence number going back starts a new run.
+- **Lost-sample events** of the middleware (rclpy's ``message_lost``): Fast DDS counts the
+  samples of which only some fragments arrived, which is how large best-effort frames die;
+  it sees losses even when no frame arrives at all. Where both are available, the estimate
+  with more missing frames wins.
 - **Gaps between header stamps** (where sequence numbers are missing): a camera stamps its
   frames one period apart, so the gaps between received stamps are near-integer multiples
   ``k`` of the period, and ``k - 1`` frames are missing in each.
@@ -134,7 +138,7 @@ def estimate_delivery(stamps_ns: np.ndarray, pause_s: float = 2.0) -> DeliveryEs
                             float(gaps.sum()))
 
 
-def estimate_from_sequences(runs: dict, min_expected: int = 8) -> DeliveryEstimate | None:
+def estimate_from_sequences(runs: dict, min_expected: int = 3) -> DeliveryEstimate | None:
     """Received against sent samples from per-publisher publication sequence numbers.
 
     Args:
@@ -184,8 +188,10 @@ class DeliveryMonitor:
         self._max_frames = max_frames
         self._clock = clock
         self._lock = threading.Lock()
-        self._stamps: deque[int] = deque(maxlen=max_frames)
+        self._stamps: deque[tuple[int, float]] = deque(maxlen=max_frames)  # (stamp, arrival)
         self._runs: dict[Any, deque] = {}
+        self._arrivals: deque[float] = deque(maxlen=max_frames)
+        self._lost: deque[tuple[float, int]] = deque(maxlen=max_frames)
 
     def add(self, stamp_ns: int, sequence: int | None = None, publisher: Any = None) -> None:
         """Note a received frame.
@@ -196,20 +202,29 @@ class DeliveryMonitor:
             publisher: a key of the publisher that sent it (None: unknown).
         """
         with self._lock:
-            self._add_stamp(stamp_ns)
+            now = self._clock()
+            self._arrivals.append(now)
+            self._add_stamp(stamp_ns, now)
             if sequence:
                 self._add_sequence(sequence, publisher)
 
-    def _add_stamp(self, stamp_ns: int) -> None:
-        newest = self._stamps[-1] if self._stamps else None
+    def lost(self, count: int) -> None:
+        """Note ``count`` samples the middleware reported lost (``message_lost`` event)."""
+        if count > 0:
+            with self._lock:
+                self._lost.append((self._clock(), count))
+
+    def _add_stamp(self, stamp_ns: int, now: float) -> None:
+        newest = self._stamps[-1][0] if self._stamps else None
         if newest is not None and stamp_ns < newest - self._jump_back_ns:
             self._stamps.clear()
         if newest is None or stamp_ns >= newest:
-            self._stamps.append(stamp_ns)
-        else:  # late but within the jump threshold: keep the deque sorted
-            self._stamps = deque(sorted((*self._stamps, stamp_ns)), maxlen=self._max_frames)
-        cutoff = self._stamps[-1] - self._window_ns
-        while self._stamps and self._stamps[0] < cutoff:
+            self._stamps.append((stamp_ns, now))
+        else:  # late but within the jump threshold: keep the deque sorted by stamp
+            self._stamps = deque(sorted((*self._stamps, (stamp_ns, now))),
+                                 maxlen=self._max_frames)
+        cutoff = self._stamps[-1][0] - self._window_ns
+        while self._stamps and self._stamps[0][0] < cutoff:
             self._stamps.popleft()
 
     def _add_sequence(self, sequence: int, publisher: Any) -> None:
@@ -230,17 +245,32 @@ class DeliveryMonitor:
         with self._lock:
             self._stamps.clear()
             self._runs.clear()
+            self._arrivals.clear()
+            self._lost.clear()
 
     def estimate(self) -> DeliveryEstimate | None:
         """The estimate over the window: from sequence numbers where the frames had them,
         else from the stamps; None with too few frames or no regular period."""
         now = self._clock()
+        start = now - self._window_s
         with self._lock:
-            runs = {key: [entry for entry in entries if entry[0] >= now - self._window_s]
+            runs = {key: [entry for entry in entries if entry[0] >= start]
                     for key, entries in self._runs.items()}
-            stamps = np.fromiter(self._stamps, dtype=np.int64, count=len(self._stamps))
+            stamps = np.array([stamp for stamp, arrived in self._stamps if arrived >= start],
+                              dtype=np.int64)
+            arrivals = [arrived for arrived in self._arrivals if arrived >= start]
+            lost = [(at, count) for at, count in self._lost if at >= start]
+        candidates = []
         if any(runs.values()):
-            return estimate_from_sequences(runs)
+            candidates.append(estimate_from_sequences(runs))
+        if lost:
+            times = arrivals + [at for at, _ in lost]
+            candidates.append(DeliveryEstimate(
+                len(arrivals), len(arrivals) + sum(count for _, count in lost), None,
+                max(times) - min(times), "lost-sample events"))
+        candidates = [c for c in candidates if c is not None]
+        if candidates:
+            return max(candidates, key=lambda c: c.expected - c.received)
         if np.unique(stamps).size < self._min_frames:
             return None
         return estimate_delivery(stamps, self._pause_s)

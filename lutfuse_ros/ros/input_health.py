@@ -95,6 +95,10 @@ class InputHealth:
                 sequence = info.get("publication_sequence_number")
         self._monitors[stream].add(stamp.sec * _NS_PER_S + stamp.nanosec, sequence, publisher)
 
+    def lost(self, stream: str, count: int) -> None:
+        """Note ``count`` samples of ``stream`` the middleware reported lost."""
+        self._monitors[stream].lost(count)
+
     def reset(self, stream: str) -> None:
         """Start measuring ``stream`` afresh (its subscription was re-created)."""
         self._monitors[stream].reset()

@@ -97,12 +97,17 @@ class InputSubscriptions:
             info is rclpy's ``MessageInfo`` (None with an rclpy that has none).
         on_rematch: called with ``(stream, message)`` after a subscription was re-created
             or first matched to publishers (for the log).
+        on_lost: called with ``(stream, count)`` when the middleware reports samples lost on
+            a subscription (the ``message_lost`` event; Fast DDS counts samples of which
+            only some fragments arrived).
     """
 
     def __init__(self, node: Any, preset: str, depth: int,
                  callbacks: dict[str, tuple[str, Callable[[Image, Any], None]]],
-                 on_rematch: Callable[[str, str], None] | None = None) -> None:
+                 on_rematch: Callable[[str, str], None] | None = None,
+                 on_lost: Callable[[str, int], None] | None = None) -> None:
         self._node = node
+        self._on_lost = on_lost
         self._preset = preset
         self._depth = depth
         self._on_rematch = on_rematch
@@ -112,7 +117,7 @@ class InputSubscriptions:
         fixed = None if preset == AUTO_PRESET else make_qos(preset, depth)
         for stream, entry in self._inputs.items():
             entry.publishers = self._publishers(entry)
-            self._subscribe(entry, fixed if fixed is not None else
+            self._subscribe(stream, entry, fixed if fixed is not None else
                             self._auto_qos(matched_reliability(entry.publishers)))
         # Fixed presets look at the publishers too (for diagnostics), never re-subscribe.
         self._graph_changed = False
@@ -157,7 +162,7 @@ class InputSubscriptions:
             entry.publishers = publishers
             if self.matching and wanted != entry.reliability:
                 self._node.destroy_subscription(entry.subscription)
-                self._subscribe(entry, self._auto_qos(wanted))
+                self._subscribe(stream, entry, self._auto_qos(wanted))
                 changed.append(stream)
             if (came_or_went or stream in changed) and self._on_rematch is not None:
                 self._on_rematch(stream, self.describe(stream))
@@ -187,24 +192,34 @@ class InputSubscriptions:
         qos.reliability = reliability
         return qos
 
-    def _subscribe(self, entry: _Input, qos: QoSProfile) -> None:
-        events = {"event_callbacks": self._event_callbacks()} if self.matching else {}
-        entry.subscription = self._node.create_subscription(Image, entry.topic, entry.callback,
-                                                            qos, **events)
+    def _subscribe(self, stream: str, entry: _Input, qos: QoSProfile) -> None:
+        entry.subscription = self._node.create_subscription(
+            Image, entry.topic, entry.callback, qos, event_callbacks=self._event_callbacks(stream))
         entry.reliability = qos.reliability
 
-    def _event_callbacks(self) -> Any:
-        """Match and incompatible-QoS events trigger a look (replacing rclpy's warning, which
-        fixed presets keep: there an incompatible camera stays unmatched)."""
+    def _event_callbacks(self, stream: str) -> Any:
+        """Lost samples go to ``on_lost``; with ``auto``, match and incompatible-QoS events
+        trigger a look (replacing rclpy's warning, which fixed presets keep: there an
+        incompatible camera stays unmatched)."""
         try:
             from rclpy.event_handler import SubscriptionEventCallbacks
         except ImportError:   # rclpy before Iron
             from rclpy.qos_event import SubscriptionEventCallbacks
-        options = {"incompatible_qos": self._on_graph_event}
-        try:
-            return SubscriptionEventCallbacks(matched=self._on_graph_event, **options)
-        except TypeError:     # no matched event in this rclpy
-            return SubscriptionEventCallbacks(**options)
+        options = {}
+        if self._on_lost is not None:
+            options["message_lost"] = lambda info: self._on_lost(stream, info.total_count_change)
+        if self.matching:
+            options.update(incompatible_qos=self._on_graph_event, matched=self._on_graph_event)
+        while True:
+            try:
+                return SubscriptionEventCallbacks(**options)
+            except TypeError:  # an event this rclpy does not know: go without it
+                if "matched" in options:
+                    options.pop("matched")
+                elif "message_lost" in options:
+                    options.pop("message_lost")
+                else:
+                    raise
 
     def _publishers(self, entry: _Input) -> tuple:
         return tuple(self._node.get_publishers_info_by_topic(

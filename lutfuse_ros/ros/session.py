@@ -105,10 +105,12 @@ class ActiveSession:
                 min(max(diagnostics.stream_timeout / 4, 0.05), 1.0), self._check_streams,
                 clock=steady))
         self._worker.start()
+        self._health: InputHealth | None = None
         self._inputs = InputSubscriptions(
             node, settings.qos.input, settings.qos.input_depth,
             {"visible": (VISIBLE_TOPIC, self._on_visible),
-             "thermal": (THERMAL_TOPIC, self._on_thermal)}, on_rematch=self._on_rematch)
+             "thermal": (THERMAL_TOPIC, self._on_thermal)}, on_rematch=self._on_rematch,
+            on_lost=lambda stream, count: self._health.lost(stream, count))
         self._health = InputHealth(self._inputs, get_rmw_implementation_identifier(),
                                    detect_fastdds(), settings.qos.input_depth,
                                    diagnostics.stream_timeout)

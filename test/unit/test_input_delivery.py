@@ -68,7 +68,29 @@ def test_sequence_numbers_count_each_publisher_separately():
     # a: 30 received of 1..39 (40 was lost after the last one received); b: 10 of 10
     assert (estimate.received, estimate.expected) == (30 + 10, 39 + 10)
     assert "40 of ~49 frames (82%)" in estimate.describe()
-    assert estimate_from_sequences({"a": [(0.0, 1), (0.1, 3)]}) is None   # too few sent
+    assert estimate_from_sequences({"a": [(0.0, 7)]}) is None   # one frame tells nothing
+
+
+def test_lost_sample_events_count_frames_that_never_arrived():
+    clock = [0.0]
+    monitor = DeliveryMonitor(window_s=20.0, clock=lambda: clock[0])
+    monitor.lost(8)                              # before the first complete frame
+    for sequence in range(9, 41):
+        clock[0] += 0.1
+        if sequence % 3 == 0:
+            monitor.add(int(clock[0] * S), sequence)
+        else:
+            monitor.lost(1)
+    estimate = monitor.estimate()
+    # 11 arrived (9, 12, ... 39): the sequence numbers see 20 lost between them, the
+    # events all 8 + 21 = 29, the before-first and after-last ones included.
+    assert estimate.evidence == "lost-sample events"
+    assert (estimate.received, estimate.expected) == (11, 40)
+    only_lost = DeliveryMonitor(clock=lambda: clock[0])
+    only_lost.lost(12)                           # not one frame complete: still measured
+    assert (only_lost.estimate().received, only_lost.estimate().expected) == (0, 12)
+    clock[0] += 30.0
+    assert monitor.estimate() is None            # all of it left the window
 
 
 def test_a_restarted_writer_and_the_window_restart_the_count():
