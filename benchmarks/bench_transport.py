@@ -33,11 +33,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lutfuse_ros.ros.transport import USER_TRANSPORT_VARIABLES, shipped_profile_path  # noqa: E402
+from lutfuse_ros.ros.fastdds_version import detect_fastdds  # noqa: E402
+from lutfuse_ros.ros.transport import (USER_TRANSPORT_VARIABLES, profile_variables,  # noqa: E402
+                                       shipped_profile_path)
 
 TRANSPORTS = {
     "default": {},
-    "shipped": {"FASTDDS_DEFAULT_PROFILES_FILE": str(shipped_profile_path())},
+    # the variable(s) the installed Fast DDS generation reads (2.x: FASTRTPS_, 3.x: FASTDDS_)
+    "shipped": dict.fromkeys(profile_variables(detect_fastdds()), str(shipped_profile_path())),
     "large_data": {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"},
 }
 

@@ -10,7 +10,10 @@ Arguments are remaps and a few common parameter overrides only; every default li
 parameters file. The node configures and activates itself (parameter ``autostart``). The
 shipped Fast DDS profile is exported for the processes this launch starts (unless a Fast
 DDS transport variable is already set) so that large images survive best-effort topics;
-camera drivers started by a launch file that includes this one after it inherit it too.
+camera drivers started by a launch file that includes this one after it inherit it too. It
+goes into the variable the installed Fast DDS reads (2.x, Humble/Jazzy:
+``FASTRTPS_DEFAULT_PROFILES_FILE``; 3.x, Kilted: ``FASTDDS_DEFAULT_PROFILES_FILE``; both where
+the generation cannot be told).
 """
 
 import os
@@ -21,10 +24,10 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from lutfuse_ros.ros.fastdds_version import detect_fastdds
+from lutfuse_ros.ros.transport import USER_TRANSPORT_VARIABLES, profile_variables
+
 PACKAGE = "lutfuse_ros"
-# Variables by which a user has already chosen Fast DDS transports.
-FASTDDS_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE",
-                     "FASTDDS_BUILTIN_TRANSPORTS")
 
 
 def _share(*parts):
@@ -52,8 +55,9 @@ def _launch_setup(context):
 
     actions = []
     profile = value("fastdds_profile")
-    if profile and not any(os.environ.get(name) for name in FASTDDS_VARIABLES):
-        actions.append(SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", profile))
+    if profile and not any(os.environ.get(name) for name in USER_TRANSPORT_VARIABLES):
+        actions += [SetEnvironmentVariable(variable, profile)
+                    for variable in profile_variables(detect_fastdds())]
     overrides = {"use_sim_time": value("use_sim_time").lower() in ("true", "1", "yes")}
     for name in ("artifact", "backend"):
         if value(name):

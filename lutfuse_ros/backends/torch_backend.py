@@ -48,7 +48,9 @@ class TorchBackend(InferenceBackend):
             mini-model's fast path is always ``fp32``.
 
     Raises:
-        ConfigError: invalid threads, device or precision.
+        ConfigError: invalid threads, device or precision; ``bf16`` on a CPU whose oneDNN
+            cannot run bf16 convolutions (AVX2-only CPUs; the message names the missing CPU
+            features).
         BackendError: CUDA requested but unavailable.
     """
 

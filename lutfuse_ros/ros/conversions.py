@@ -274,11 +274,12 @@ class ImageConverter:
     :class:`ConversionError` either way; ``cv_bridge`` failures are wrapped in it too.
 
     Args:
-        prefer_cv_bridge: use ``cv_bridge`` when it can be imported (a robot's ROS install);
-            ``False`` always uses the own conversion.
+        prefer_cv_bridge: use ``cv_bridge`` when it can be imported (a robot's ROS install;
+            opt-in, the node's ``use_cv_bridge``); ``False`` (default) always uses the own
+            conversion.
     """
 
-    def __init__(self, prefer_cv_bridge: bool = True) -> None:
+    def __init__(self, prefer_cv_bridge: bool = False) -> None:
         self._bridge = _create_cv_bridge() if prefer_cv_bridge else None
 
     @property

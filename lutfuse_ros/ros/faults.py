@@ -201,11 +201,16 @@ class FaultMonitor:
             self._events.append(fault)
             self._totals[counter] += 1
 
-    def apply(self, report: DiagnosticsReport) -> DiagnosticsReport:
+    def apply(self, report: DiagnosticsReport, extra_faults: list[Fault] | tuple = (),
+              ) -> DiagnosticsReport:
         """Merge the faults into a statistics report (and start a new event window).
 
         The level is the worst of the report's and the faults'; the message lists the faults,
         worst first, then the report's own message unless a silent-stream fault says the same.
+
+        Args:
+            report: the statistics report of the window.
+            extra_faults: faults found elsewhere (input delivery), merged the same way.
 
         Returns:
             A new report with the fault key/values added.
@@ -217,7 +222,7 @@ class FaultMonitor:
         faults = [Fault(WARN, f"{stream} stream silent for {seconds:.1f} s")
                   for stream, seconds in silent.items()]
         streak = self.failures.fault()
-        faults += ([streak] if streak else []) + _merged(events)
+        faults += ([streak] if streak else []) + _merged(events) + list(extra_faults)
         values = dict(report.values)
         values.update(self.streams.values())
         values.update(self.failures.values())

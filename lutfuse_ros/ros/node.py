@@ -94,7 +94,8 @@ class FusionNode(LifecycleNode):
             f"active: {self.resolve_topic_name('visible/image')} + "
             f"{self.resolve_topic_name('thermal/image')} -> "
             f"{self.resolve_topic_name('fused/image')} (QoS in {qos.input}/{qos.input_depth}, "
-            f"out {qos.output}/{qos.output_depth})")
+            f"out {qos.output}/{qos.output_depth}); "
+            + "; ".join(self._session.inputs.describe(s) for s in ("visible", "thermal")))
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:

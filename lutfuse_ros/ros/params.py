@@ -82,7 +82,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
        0, 256),
     _S("backend_options", STRING, "extra backend keyword options as a YAML mapping, e.g. "
        "'{precision: fp32}' (torch), '{engine_path: /models/x.engine}' (tensorrt)"),
-    _S("use_cv_bridge", BOOL, "convert images with cv_bridge where it is installed"),
+    _S("use_cv_bridge", BOOL, "opt-in: convert images with cv_bridge where it is installed "
+       "(default false: the package's own converter)"),
     _S("sync.slop", DOUBLE, "largest visible/thermal stamp difference of a pair (s)", 0.0, 1.0),
     _S("sync.queue_size", INTEGER, "frames held per stream while waiting for a partner", 1, 100),
     _S("sync.thermal_offset", DOUBLE,
@@ -97,9 +98,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
        "(bag loop, clock resync): pairing restarts on the new timeline; must exceed sync.slop",
        0.001, 86400.0),
     _S("sync.use_message_filters", BOOL,
-       "use message_filters.ApproximateTimeSynchronizer where installed"),
-    _S("qos.input", STRING, "QoS of the two image subscriptions",
-       choices=("sensor_data", "reliable")),
+       "opt-in: use message_filters.ApproximateTimeSynchronizer where installed (ignores "
+       "sync.min_*_interval, counts no drops; default false: the package's own synchroniser)"),
+    _S("qos.input", STRING, "QoS of the two image subscriptions: auto matches the reliability "
+       "of the publishers found (reliable while there is none)",
+       choices=("auto", "sensor_data", "reliable")),
     _S("qos.input_depth", INTEGER, "KEEP_LAST depth of the image subscriptions", 1, 100),
     _S("qos.output", STRING, "QoS of the fused image publishers", choices=("sensor_data",
                                                                            "reliable")),

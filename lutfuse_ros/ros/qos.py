@@ -2,9 +2,12 @@
 
 Camera drivers publish either best effort (``sensor_data``) or reliable. A best-effort
 subscription matches both kinds of publisher, a reliable one only reliable publishers; a
-reliable publisher is matched by both kinds of subscriber. Hence the defaults in
-``config/fuse.yaml``: subscribe ``sensor_data``, publish ``reliable``. Queues stay short
-(KEEP_LAST with a small depth) so a slow consumer never builds a backlog of stale frames.
+reliable publisher is matched by both kinds of subscriber. But a best-effort subscription
+makes a reliable publisher send best effort, and large frames are then lost where the
+publisher's transport cannot carry them, so the input default is ``auto``
+(:data:`AUTO_PRESET`): match each topic's publishers (:mod:`lutfuse_ros.ros.input_qos`). The
+output publishes ``reliable``. Queues stay short (KEEP_LAST with a small depth) so a slow
+consumer never builds a backlog of stale frames.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ QOS_RELIABILITY = MappingProxyType({
     "reliable": ReliabilityPolicy.RELIABLE,
 })
 QOS_PRESETS = tuple(QOS_RELIABILITY)
+#: Input preset that matches the reliability of the topic's publishers (not a fixed profile).
+AUTO_PRESET = "auto"
 
 
 def make_qos(preset: str, depth: int) -> QoSProfile:
@@ -39,7 +44,10 @@ def make_qos(preset: str, depth: int) -> QoSProfile:
     """
     reliability = QOS_RELIABILITY.get(preset)
     if reliability is None:
-        raise ConfigError(f"unknown QoS preset {preset!r}; choose one of {', '.join(QOS_PRESETS)}")
+        hint = (f" ({AUTO_PRESET!r} is resolved against the publishers by "
+                "lutfuse_ros.ros.input_qos)" if preset == AUTO_PRESET else "")
+        raise ConfigError(f"unknown QoS preset {preset!r}; choose one of "
+                          f"{', '.join(QOS_PRESETS)}{hint}")
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise ConfigError(f"QoS depth must be an integer >= 1, got {depth!r}")
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=reliability,

@@ -5,7 +5,9 @@ subscription callbacks only validate headers and sizes (no pixel work), pair the
 and hand the newest pair to a :class:`~lutfuse_ros.fusion_worker.LatestItemWorker`; the
 worker thread converts, fuses and publishes, so inference never blocks the executor and the
 output never falls behind the input. Bad messages and failed pairs are counted, logged
-(throttled per kind) and dropped.
+(throttled per kind) and dropped. The image subscriptions follow the reliability of the
+camera publishers (:mod:`lutfuse_ros.ros.input_qos`), and each input's delivery is measured
+and reported with the fix when frames go missing (:mod:`lutfuse_ros.ros.input_health`).
 
 Faults (:mod:`lutfuse_ros.ros.faults`) are detected here and recovered from without a
 restart: a silent input stream (checked by a timer on the steady clock, so a paused bag or
@@ -24,6 +26,7 @@ from typing import Any, NamedTuple
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
+from rclpy.utilities import get_rmw_implementation_identifier
 from sensor_msgs.msg import CompressedImage, Image
 
 from lutfuse_ros.errors import LutfuseError
@@ -31,7 +34,10 @@ from lutfuse_ros.fusion_worker import LatestItemWorker, RateLimiter
 from lutfuse_ros.ros.diagnostics import (ERROR, WARN, MessageThrottle, NodeStatistics,
                                          to_diagnostic_array)
 from lutfuse_ros.ros.faults import FaultMonitor
+from lutfuse_ros.ros.fastdds_version import detect_fastdds
 from lutfuse_ros.ros.fusion_step import FusionStep
+from lutfuse_ros.ros.input_health import InputHealth
+from lutfuse_ros.ros.input_qos import InputSubscriptions
 from lutfuse_ros.ros.model_swap import StepSlot, describe_model, hardware_id
 from lutfuse_ros.ros.qos import make_qos
 from lutfuse_ros.ros.settings import NodeSettings
@@ -99,11 +105,20 @@ class ActiveSession:
                 min(max(diagnostics.stream_timeout / 4, 0.05), 1.0), self._check_streams,
                 clock=steady))
         self._worker.start()
-        input_qos = make_qos(settings.qos.input, settings.qos.input_depth)
-        self._subscriptions = [
-            node.create_subscription(Image, VISIBLE_TOPIC, self._on_visible, input_qos),
-            node.create_subscription(Image, THERMAL_TOPIC, self._on_thermal, input_qos),
-        ]
+        self._health: InputHealth | None = None
+        self._inputs = InputSubscriptions(
+            node, settings.qos.input, settings.qos.input_depth,
+            {"visible": (VISIBLE_TOPIC, self._on_visible),
+             "thermal": (THERMAL_TOPIC, self._on_thermal)}, on_rematch=self._on_rematch,
+            on_lost=lambda stream, count: self._health.lost(stream, count))
+        self._health = InputHealth(self._inputs, get_rmw_implementation_identifier(),
+                                   detect_fastdds(), settings.qos.input_depth,
+                                   diagnostics.stream_timeout)
+
+    @property
+    def inputs(self) -> InputSubscriptions:
+        """The image subscriptions (their QoS and publishers)."""
+        return self._inputs
 
     @property
     def statistics(self) -> NodeStatistics:
@@ -126,9 +141,7 @@ class ActiveSession:
     def close(self, timeout: float = 10.0) -> None:
         """Stop listening, let the image in progress finish, then release everything."""
         node = self._node
-        for subscription in self._subscriptions:
-            node.destroy_subscription(subscription)
-        self._subscriptions = []
+        self._inputs.close()
         if not self._worker.stop(timeout):
             self._logger.warning(f"fusion worker did not stop within {timeout} s")
         for timer in self._timers:
@@ -139,15 +152,16 @@ class ActiveSession:
                 node.destroy_publisher(publisher)
 
     # Executor side: cheap checks and pairing only.
-    def _on_visible(self, msg: Image) -> None:
-        self._on_image(msg, "visible", self._pairer.add_visible)
+    def _on_visible(self, msg: Image, info: Any) -> None:
+        self._on_image(msg, info, "visible", self._pairer.add_visible)
 
-    def _on_thermal(self, msg: Image) -> None:
-        self._on_image(msg, "thermal", self._pairer.add_thermal)
+    def _on_thermal(self, msg: Image, info: Any) -> None:
+        self._on_image(msg, info, "thermal", self._pairer.add_thermal)
 
-    def _on_image(self, msg: Image, stream: str, add: Any) -> None:
+    def _on_image(self, msg: Image, info: Any, stream: str, add: Any) -> None:
         arrived_ns = time.monotonic_ns()
         self._statistics.count(stream)
+        self._health.arrived(stream, msg, info)
         silent_for = self._faults.streams.arrived(stream)
         if silent_for is not None:
             self._info(f"{stream} stream resumed after {silent_for:.1f} s without images")
@@ -164,6 +178,10 @@ class ActiveSession:
                 self._worker.submit(pair)
             else:
                 self._statistics.count("rate_limited")
+
+    def _on_rematch(self, stream: str, description: str) -> None:
+        self._health.reset(stream)
+        self._logger.info(f"{stream} input: {description}")
 
     # Worker side: conversion, fusion, publication.
     def _on_clock_jump(self, stream: str, newest_ns: int, stamp_ns: int) -> None:
@@ -236,7 +254,8 @@ class ActiveSession:
         extra["queue drops (newer pair won)"] = self._worker.counters.dropped
         report = self._faults.apply(self._statistics.report(
             warn_fraction=self._settings.diagnostics.warn_fraction,
-            max_rate=self._settings.output.max_rate, extra_totals=extra))
+            max_rate=self._settings.output.max_rate, extra_totals=extra), self._health.faults())
+        report.values.update(self._health.values())
         step = self._slot.step
         report.values["model"] = describe_model(step)
         self._diagnostics_pub.publish(to_diagnostic_array(

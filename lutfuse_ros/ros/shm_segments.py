@@ -1,9 +1,10 @@
 """Fast DDS shared-memory leftovers of killed processes: find them and remove them.
 
 A process killed with SIGKILL cannot remove its Fast DDS shared-memory segment and port files
-from ``/dev/shm``. Fast DDS holds an ``flock`` on ``fastdds_<id>_el`` while a segment or port
-is in use, which is how ``fastdds shm clean`` recognises zombies; this module does the same for
-the segments created while a harness (tests, soak runs) was running.
+from ``/dev/shm``. Fast DDS holds an ``flock`` on ``fastdds_<id>_el`` (Fast DDS 2.x, Jazzy:
+``fastrtps_<id>_el``) while a segment or port is in use, which is how ``fastdds shm clean``
+recognises zombies; this module does the same for the segments created while a harness
+(tests, soak runs) was running.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 from pathlib import Path
 
 SHM_DIR = Path("/dev/shm")
-_SEGMENT_LOCK = re.compile(r"^fastdds_([0-9a-z]{16}|port\d{1,5})_el$")
+_SEGMENT_LOCK = re.compile(r"^(?:fastdds|fastrtps)_([0-9a-z]{16}|port\d{1,5})_el$")
 
 
 def segment_locks(shm_dir: Path = SHM_DIR) -> set[str]:

@@ -30,6 +30,15 @@ from lutfuse_ros.ros.shm_segments import remove_stale_segments, segment_locks
 
 REPO = Path(__file__).resolve().parents[2]
 _COUNTER = itertools.count()
+#: Prefixes of the environment variables by which Fast DDS 2.x and 3.x read their settings.
+FASTDDS_VARIABLE_PREFIXES = ("FASTDDS_", "FASTRTPS_")
+
+
+def middleware_default_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` without any Fast DDS variable: a process on the middleware's defaults, as an
+    ordinary camera driver runs."""
+    return {key: value for key, value in env.items()
+            if not key.startswith(FASTDDS_VARIABLE_PREFIXES)}
 
 
 def wait_for(condition, timeout: float, interval: float = 0.05, what: Any = "condition") -> None:
@@ -83,10 +92,13 @@ class RosGraph:
     def ros_args(self) -> list[str]:
         return ["--ros-args", "-r", f"__ns:={self.namespace}"]
 
-    def start(self, name: str, command: list[str]) -> subprocess.Popen:
-        """Start a process with its output in ``<tmp>/<name>.log``."""
+    def start(self, name: str, command: list[str], env: dict[str, str] | None = None,
+              ) -> subprocess.Popen:
+        """Start a process (environment ``env``, default :attr:`env`) with its output in
+        ``<tmp>/<name>.log``."""
         log = open(self.tmp / f"{name}.log", "wb")
-        process = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=log,
+        process = subprocess.Popen(command, cwd=REPO, env=self.env if env is None else env,
+                                   stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self.processes[name] = process
@@ -124,32 +136,46 @@ class RosGraph:
         wait_for(active, timeout, what=lambda: f"{name} to become active:\n{self.log(name)}")
 
     def traffic(self, role: str, name: str, *options: str, timeout: float = 120.0,
-                ) -> subprocess.Popen:
-        """Start ``python -m lutfuse_ros.ros.traffic <role>`` in this graph."""
-        command = [sys.executable, "-m", "lutfuse_ros.ros.traffic", "--timeout", str(timeout),
-                   role, *options, *self.ros_args()]
-        return self.start(name, command)
+                middleware_defaults: bool = False, qos: str | None = None,
+                depth: int | None = None) -> subprocess.Popen:
+        """Start ``python -m lutfuse_ros.ros.traffic <role>`` in this graph.
+
+        With ``middleware_defaults`` the process runs like an ordinary camera driver: no
+        Fast DDS profile and no Fast DDS variable in its environment. ``qos`` and ``depth``:
+        the role's ``--qos`` and ``--depth`` (``sensor_data`` and 5 when None).
+        """
+        common = (["--no-fastdds-profile"] if middleware_defaults else []) + \
+            (["--qos", qos] if qos else []) + (["--depth", str(depth)] if depth else [])
+        command = [sys.executable, "-m", "lutfuse_ros.ros.traffic", *common, "--timeout",
+                   str(timeout), role, *options, *self.ros_args()]
+        return self.start(name, command,
+                          env=middleware_default_env(self.env) if middleware_defaults else None)
 
     def run_traffic(self, publish: list[str], record: list[str] | None = None,
                     timeout: float = 120.0, also_ready: tuple[Path, ...] = (),
+                    camera_middleware_defaults: bool = False, camera_qos: str | None = None,
+                    camera_depth: int | None = None, recorder_qos: str | None = None,
                     ) -> tuple[list[dict], Recording]:
         """Publish measured pairs and record ``fused/image``; return the log and recording.
 
         The recorder starts first; the publisher sends warm-up pairs until the recorder (and
         every recorder whose ready file is in ``also_ready``) has an output, then the
-        measured pairs.
+        measured pairs. ``camera_middleware_defaults`` runs the publisher without the Fast
+        DDS profile and variables (see :meth:`traffic`); ``camera_qos``, ``camera_depth`` and
+        ``recorder_qos`` are their ``--qos`` and ``--depth``.
         """
         ready, done = self.tmp / "ready", self.tmp / "done"
         out, log = self.tmp / "recording.npz", self.tmp / "published.json"
         recorder = self.traffic("record", "recorder", "--ready-file", str(ready), "--done-file",
                                 str(done), "--out", str(out), *(record or []),
-                                timeout=timeout)
+                                timeout=timeout, qos=recorder_qos)
         publisher = self.traffic("publish", "publisher", "--ready-file", str(ready),
                                  "--done-file", str(done), "--log", str(log),
                                  "--linger-until", str(out), *publish,
                                  *(option for path in also_ready
                                    for option in ("--ready-file", str(path))),
-                                 timeout=timeout)
+                                 timeout=timeout, qos=camera_qos, depth=camera_depth,
+                                 middleware_defaults=camera_middleware_defaults)
         for name, process in (("publisher", publisher), ("recorder", recorder)):
             try:
                 code = process.wait(timeout + 30)

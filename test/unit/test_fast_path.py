@@ -10,7 +10,9 @@ from lutfuse_ros.artifacts import Artifact, make_manifest
 from lutfuse_ros.backends.cpu_kernels import build_fast_model, resolve_precision
 from lutfuse_ros.backends.cpu_kernels.conv_ops import BorderPlan
 from lutfuse_ros.backends.cpu_kernels.lattice import LatticeLookup
-from lutfuse_ros.backends.cpu_kernels.precision import cpu_has_native_bf16
+from lutfuse_ros.backends.cpu_kernels.precision import (bf16_probe_error,
+                                                        bf16_unsupported_reason,
+                                                        cpu_has_native_bf16)
 from lutfuse_ros.backends.frame_inputs import FrameInference, FrameInputs
 from lutfuse_ros.backends.torch_backend import TorchBackend
 from lutfuse_ros.colour import luma_plane, merge_luma_chroma, replace_luma, split_luma_chroma
@@ -19,6 +21,12 @@ from lutfuse_ros.errors import ConfigError
 from lutfuse_ros.models import MMLUT, MiniFusionNet
 from lutfuse_ros.models.lut import quadrilinear_lookup
 from lutfuse_ros.pipeline import FusionPipeline
+
+
+#: Tests that run bf16 convolutions skip where torch/oneDNN cannot (AVX2-only CPUs).
+needs_bf16_convolutions = pytest.mark.skipif(
+    bf16_unsupported_reason() is not None,
+    reason=f"needs native bf16 convolutions: {bf16_unsupported_reason()}")
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -159,6 +167,7 @@ def test_mini_strips_are_seamless(monkeypatch):
                                module_output(model, frame), atol=1e-6, rtol=0)
 
 
+@needs_bf16_convolutions
 @pytest.mark.parametrize("channels", [16, 8])
 def test_bf16_pipeline_stays_close_to_fp32_module(channels):
     # A smooth table like trained ones (max rule plus a context ripple): >= 50 dB. With a
@@ -209,13 +218,15 @@ def test_backend_options_select_the_path():
 
 def test_auto_precision_follows_the_cpu():
     assert resolve_precision("auto", flags=frozenset()) == "fp32"
-    native = torch.backends.cpu.get_cpu_capability().upper().startswith("AVX512")
+    native = torch.backends.cpu.get_cpu_capability().upper().startswith("AVX512") and \
+        bf16_probe_error() is None
     expected = "bf16" if native else "fp32"
     assert resolve_precision("auto", flags=frozenset({"avx512_bf16"})) == expected
     assert resolve_precision("auto") == ("bf16" if cpu_has_native_bf16() else "fp32")
     assert resolve_precision("fp32", flags=frozenset({"amx_bf16"})) == "fp32"
 
 
+@needs_bf16_convolutions
 def test_official_checkpoint_fast_path_on_real_images(shared_dir, official_lut_artifact,
                                                       official_mini_artifact):
     import cv2

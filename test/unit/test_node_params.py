@@ -18,8 +18,6 @@ from lutfuse_ros.ros import params
 from lutfuse_ros.ros.params import (PARAMETERS, SPECS, check_value, default_values,
                                     read_params_file)
 from lutfuse_ros.ros.settings import parse_settings
-from lutfuse_ros.ros.transport import (PROFILES_FILE_VARIABLE, apply_transport_profile,
-                                       shipped_profile_path)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -46,9 +44,40 @@ def test_defaults_cover_exactly_the_parameter_table_with_valid_values():
 def test_defaults_parse_into_settings_matching_the_pipeline_defaults():
     settings = parse_settings(default_values())
     assert settings.pipeline == PipelineConfig()
-    assert settings.qos.input == "sensor_data" and settings.qos.output == "reliable"
+    assert settings.qos.input == "auto" and settings.qos.output == "reliable"
     assert settings.output.encoding == "bgr8" and settings.output.stamp_source == "visible"
     assert settings.backend_options == {"precision": "auto"}
+    # The package's own synchroniser and converter are the defaults (what CI runs).
+    assert settings.sync.use_message_filters is False and settings.use_cv_bridge is False
+
+
+def test_defaults_use_the_own_synchroniser_and_converter_where_the_libraries_exist(
+        monkeypatch):
+    import sys
+    import types
+
+    from message_filters_stand_in import stand_in_message_filters
+
+    from lutfuse_ros.ros.conversions import ImageConverter
+    from lutfuse_ros.sync import ApproximateTimePairer, make_synchroniser
+
+    class Bridge:   # importable, so only the defaults keep it out
+        def imgmsg_to_cv2(self, msg, desired_encoding):
+            raise AssertionError("cv_bridge used although not asked for")
+
+    monkeypatch.setitem(sys.modules, "message_filters", stand_in_message_filters())
+    monkeypatch.setitem(sys.modules, "cv_bridge", types.SimpleNamespace(CvBridge=Bridge))
+    settings = parse_settings(default_values())
+    sync = settings.sync
+    pairer = make_synchroniser(sync.slop, sync.queue_size,
+                               prefer_message_filters=sync.use_message_filters)
+    assert isinstance(pairer, ApproximateTimePairer)
+    assert not ImageConverter(prefer_cv_bridge=settings.use_cv_bridge).uses_cv_bridge
+    assert not ImageConverter().uses_cv_bridge
+    # Opting in still selects the libraries.
+    assert not isinstance(make_synchroniser(0.01, 5, prefer_message_filters=True),
+                          ApproximateTimePairer)
+    assert ImageConverter(prefer_cv_bridge=True).uses_cv_bridge
 
 
 @pytest.mark.parametrize("name, value, fragment", [
@@ -155,20 +184,6 @@ def test_declaring_on_a_real_node_defers_rejected_overrides_to_configure():
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
-
-
-def test_transport_profile_is_applied_only_when_the_user_chose_nothing():
-    environ: dict[str, str] = {}
-    decision = apply_transport_profile(environ)
-    assert decision.applied and environ[PROFILES_FILE_VARIABLE] == str(shipped_profile_path())
-    assert shipped_profile_path().is_file()
-    for variable, value in (("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA"),
-                            ("FASTRTPS_DEFAULT_PROFILES_FILE", "/etc/mine.xml"),
-                            ("RMW_IMPLEMENTATION", "rmw_cyclonedds_cpp")):
-        environ = {variable: value}
-        assert not apply_transport_profile(environ).applied
-        assert environ == {variable: value}
-    assert apply_transport_profile({"RMW_IMPLEMENTATION": "rmw_fastrtps_cpp"}).applied
 
 
 def test_node_subcommand_requires_ros_arguments_after_ros_args():
