@@ -125,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         RESULT_FILE.parent.mkdir(parents=True, exist_ok=True)
         RESULT_FILE.write_text(json.dumps({
-            "source": f"github.com/ros/rosdistro {_rosdistro_commit(rosdistro)}: rosdep/base.yaml, "
-                      "rosdep/python.yaml, " + ", ".join(f"{d}/distribution.yaml" for d in PLATFORMS),
+            "source": f"github.com/ros/rosdistro {_rosdistro_commit(rosdistro)}: "
+                      "rosdep/base.yaml, rosdep/python.yaml, "
+                      + ", ".join(f"{d}/distribution.yaml" for d in PLATFORMS),
             "tool": f"rosdep {version} resolve --os=ubuntu:<release> --rosdistro=<distro>, offline",
             "checked_on": datetime.date.today().isoformat(),
             "platforms": PLATFORMS,

@@ -28,7 +28,9 @@ LAUNCH_REQUIREMENTS = {"osrf_pycommon": "osrf-pycommon", "lark": "lark", "rclpy"
 
 
 def _importable(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
+    """Whether ``module`` is a real module or package (not the repo's ``launch/`` folder)."""
+    spec = importlib.util.find_spec(module)
+    return spec is not None and spec.origin is not None
 
 
 def extra_paths() -> list[str]:

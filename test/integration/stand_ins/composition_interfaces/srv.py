@@ -14,4 +14,3 @@ class LoadNode:
 
     Request = _Unavailable
     Response = _Unavailable
-
