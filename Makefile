@@ -37,7 +37,7 @@ define install_vendor_launch
 	    rm -rf $(1)/vendor-src && mkdir -p $(1)/vendor-src && \
 	    for p in $(LAUNCH_PACKAGES); do cp -r "$(VENDOR_LAUNCH)/$$p" $(1)/vendor-src/; \
 	      rm -rf $(1)/vendor-src/$$p/build $(1)/vendor-src/$$p/*.egg-info; done && \
-	    $(1)/bin/python -m pip install -q --no-deps \
+	    $(1)/bin/python -m pip install -q --no-deps --no-build-isolation \
 	      $(addprefix $(1)/vendor-src/,$(LAUNCH_PACKAGES)) && \
 	    rm -rf $(1)/vendor-src && touch $(1)/.vendor-launch; \
 	  fi; \

@@ -40,6 +40,8 @@ def pytest_pycollect_makemodule(module_path: Path, parent):
     from launch_testing.loader import LoadTestsFromPythonModule
     from launch_testing.pytest.hooks import LaunchTestModule
 
+    launch_support.undo_launch_logging()  # importing launch changed it for the whole session
+
     try:
         module = import_path(module_path, mode=parent.config.getoption("importmode"),
                              root=parent.config.rootpath, consider_namespace_packages=False)

@@ -12,6 +12,7 @@ in ``stand_ins/`` where no real one is importable.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shutil
 import subprocess
@@ -61,6 +62,28 @@ def missing_reason() -> str | None:
     if missing:
         return f"the launch system needs {', '.join(missing)} (requirements/common.txt)"
     return None
+
+
+# The logger class and root level before anything imported ``launch`` (conftest.py imports
+# this module first).
+_LOGGING_BEFORE_LAUNCH = (logging.getLoggerClass(), logging.root.level)
+
+
+def undo_launch_logging() -> None:
+    """Undo what importing or running ``launch`` does to the whole process's logging.
+
+    ``launch.logging`` makes every logger created afterwards a non-propagating
+    ``LaunchLogger`` and sets the root level: later tests in the same pytest process (and
+    ``caplog``, which listens on the root logger) would no longer see the package's logs.
+    """
+    import launch.logging
+
+    logger_class, root_level = _LOGGING_BEFORE_LAUNCH
+    logging.setLoggerClass(logger_class)
+    for logger in launch.logging.LaunchLogger.all_loggers:
+        if not logger.name.startswith("launch"):
+            logger.propagate = True
+    logging.root.setLevel(root_level)
 
 
 def colcon_install(workspace: Path) -> Path:

@@ -38,6 +38,8 @@ import launch_testing.asserts  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 from launch_testing_ros import WaitForTopics  # noqa: E402
 
+launch_support.undo_launch_logging()  # importing launch changed it
+
 NAMESPACE = f"pol_{os.getpid()}"
 SIZE = (640, 480)
 # The environment before generate_test_description pointed it at the colcon install.
@@ -94,6 +96,7 @@ class TestShutdown(unittest.TestCase):
     def tearDownClass(cls):
         os.environ.clear()
         os.environ.update(_SAVED_ENV)
+        launch_support.undo_launch_logging()  # the launch run changed it again
 
     def test_every_process_exited_cleanly(self, proc_info):
         launch_testing.asserts.assertExitCodes(proc_info)
