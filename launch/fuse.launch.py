@@ -39,6 +39,9 @@ ARGUMENTS = (
     ("params_file", _share("config", "fuse.yaml"), "parameters file of the node"),
     ("artifact", "", "model (shipped name or .safetensors path); empty keeps the params file's"),
     ("backend", "", "auto, torch, onnxruntime or tensorrt; empty keeps the params file's"),
+    ("device", "", "cpu or cuda[:N]; empty keeps the params file's"),
+    ("autostart", "", "true: configure and activate at start; false: wait for a lifecycle "
+     "manager; empty keeps the params file's"),
     ("use_sim_time", "false", "use /clock (bag replay with --clock)"),
     ("visible_topic", "visible/image", "visible camera image topic"),
     ("thermal_topic", "thermal/image", "thermal camera image topic"),
@@ -46,6 +49,10 @@ ARGUMENTS = (
     ("fastdds_profile", _share("config", "fastdds_profile.xml"),
      "Fast DDS profile to export when no transport variable is set; empty: none"),
 )
+
+
+def _is_true(text):
+    return text.lower() in ("true", "1", "yes")
 
 
 def _launch_setup(context):
@@ -58,10 +65,12 @@ def _launch_setup(context):
     if profile and not any(os.environ.get(name) for name in USER_TRANSPORT_VARIABLES):
         actions += [SetEnvironmentVariable(variable, profile)
                     for variable in profile_variables(detect_fastdds())]
-    overrides = {"use_sim_time": value("use_sim_time").lower() in ("true", "1", "yes")}
-    for name in ("artifact", "backend"):
+    overrides = {"use_sim_time": _is_true(value("use_sim_time"))}
+    for name in ("artifact", "backend", "device"):
         if value(name):
             overrides[name] = value(name)
+    if value("autostart"):
+        overrides["autostart"] = _is_true(value("autostart"))
     fused = value("fused_topic")
     actions.append(Node(
         package=PACKAGE, executable="fusion_node", name="fusion_node",
