@@ -8,9 +8,9 @@ a backend that cannot run it, or a model whose output is NaN/inf is refused with
 :class:`~lutfuse_ros.errors.ConfigError` naming the reason, and the old model keeps running.
 
 :class:`StepSlot` holds the step the worker uses. The worker fuses inside
-:meth:`StepSlot.use`; :meth:`StepSlot.swap` replaces the reference under the same lock, so a
-pair is fused entirely by the old or entirely by the new model, and the old one is returned
-only once no pair uses it any more (then it can be closed safely).
+:meth:`StepSlot.use`; :meth:`StepSlot.swap` replaces the reference at once, without waiting
+for the pair in progress, so a pair is fused entirely by the old or entirely by the new model,
+and the old one is retired (closed) only once no pair uses it any more.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from sensor_msgs.msg import Image
@@ -138,6 +138,10 @@ def _zero_time() -> Any:
 class StepSlot:
     """The current fusion step, swappable while a worker thread uses it.
 
+    A swap never waits for the pair in progress: it installs the new step at once (the next
+    pair uses it) and retires the previous one (``retire(previous)``, for example closing its
+    backend) as soon as no pair uses it any more, on the thread that finishes that pair.
+
     Args:
         step: the initial step.
     """
@@ -145,6 +149,8 @@ class StepSlot:
     def __init__(self, step: FusionStep) -> None:
         self._step = step
         self._lock = threading.Lock()
+        self._users: dict[int, int] = {}  # id(step) -> pairs in progress with it
+        self._retiring: dict[int, tuple[FusionStep, Callable[[FusionStep], None]]] = {}
 
     @property
     def step(self) -> FusionStep:
@@ -153,12 +159,34 @@ class StepSlot:
 
     @contextmanager
     def use(self) -> Iterator[FusionStep]:
-        """Hold the current step for one pair; a swap waits until the block ends."""
+        """Hold the current step for one pair; a swap meanwhile retires it after the block."""
         with self._lock:
-            yield self._step
+            step = self._step
+            self._users[id(step)] = self._users.get(id(step), 0) + 1
+        try:
+            yield step
+        finally:
+            with self._lock:
+                left = self._users[id(step)] - 1
+                self._users[id(step)] = left
+                retiring = self._retiring.pop(id(step), None) if left == 0 else None
+                if left == 0:
+                    del self._users[id(step)]
+            if retiring is not None:
+                retiring[1](retiring[0])
 
-    def swap(self, step: FusionStep) -> FusionStep:
-        """Install ``step``; return the previous one, no longer in use by anyone."""
+    def swap(self, step: FusionStep,
+             retire: Callable[[FusionStep], None] | None = None) -> FusionStep:
+        """Install ``step`` now; ``retire(previous)`` once no pair uses the previous one.
+
+        Returns:
+            The previous step (still in use by the pair in progress, if any).
+        """
         with self._lock:
             previous, self._step = self._step, step
+            in_use = self._users.get(id(previous), 0) > 0
+            if in_use and retire is not None:
+                self._retiring[id(previous)] = (previous, retire)
+        if not in_use and retire is not None:
+            retire(previous)
         return previous

@@ -98,6 +98,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
        0.001, 86400.0),
     _S("sync.use_message_filters", BOOL,
        "use message_filters.ApproximateTimeSynchronizer where installed"),
+    _S("input.visible_transport", STRING, "raw: visible/image (sensor_msgs/Image); "
+       "compressed: visible/image/compressed (sensor_msgs/CompressedImage, JPEG or PNG, "
+       "decoded on the worker)", choices=("raw", "compressed")),
+    _S("input.thermal_transport", STRING, "the same for thermal/image (16-bit PNG keeps "
+       "radiometric counts)", choices=("raw", "compressed")),
     _S("qos.input", STRING, "QoS of the two image subscriptions", choices=("sensor_data",
                                                                              "reliable")),
     _S("qos.input_depth", INTEGER, "KEEP_LAST depth of the image subscriptions", 1, 100),
