@@ -83,10 +83,14 @@ class RosGraph:
     def ros_args(self) -> list[str]:
         return ["--ros-args", "-r", f"__ns:={self.namespace}"]
 
-    def start(self, name: str, command: list[str]) -> subprocess.Popen:
-        """Start a process with its output in ``<tmp>/<name>.log``."""
+    def start(self, name: str, command: list[str], drop_env: tuple[str, ...] = (),
+              ) -> subprocess.Popen:
+        """Start a process with its output in ``<tmp>/<name>.log``; environment variables
+        whose names start with a prefix in ``drop_env`` are removed for it."""
         log = open(self.tmp / f"{name}.log", "wb")
-        process = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=log,
+        env = {key: value for key, value in self.env.items() if not key.startswith(drop_env)} \
+            if drop_env else self.env
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self.processes[name] = process
@@ -124,11 +128,13 @@ class RosGraph:
         wait_for(active, timeout, what=lambda: f"{name} to become active:\n{self.log(name)}")
 
     def traffic(self, role: str, name: str, *options: str, timeout: float = 120.0,
+                global_options: tuple[str, ...] = (), drop_env: tuple[str, ...] = (),
                 ) -> subprocess.Popen:
-        """Start ``python -m lutfuse_ros.ros.traffic <role>`` in this graph."""
+        """Start ``python -m lutfuse_ros.ros.traffic [global_options] <role>`` in this graph
+        (``drop_env``: see :meth:`start`)."""
         command = [sys.executable, "-m", "lutfuse_ros.ros.traffic", "--timeout", str(timeout),
-                   role, *options, *self.ros_args()]
-        return self.start(name, command)
+                   *global_options, role, *options, *self.ros_args()]
+        return self.start(name, command, drop_env)
 
     def run_traffic(self, publish: list[str], record: list[str] | None = None,
                     timeout: float = 120.0, also_ready: tuple[Path, ...] = (),
