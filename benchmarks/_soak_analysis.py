@@ -115,8 +115,10 @@ def memory_summary(samples: list[ProcessSample], warmup_s: float) -> dict:
 
 
 def _windows(times: np.ndarray, values: np.ndarray, window: float) -> list:
-    """``[start, min, max]`` of consecutive windows; a last window shorter than half of
-    ``window`` is merged into the one before."""
+    """``[start, min, max]`` of consecutive windows of ``window`` length.
+
+    A last window shorter than half of ``window`` is merged into the one before.
+    """
     index = np.floor((times - times[0]) / window).astype(int)
     last = index.max()
     if last > 0 and times[-1] - (times[0] + last * window) < window / 2:
@@ -168,8 +170,10 @@ def _rate(stamps_ns: np.ndarray) -> float:
 
 
 def timeline(published_ns: np.ndarray, received: np.ndarray, t0_ns: int, bin_s: float) -> list:
-    """Input rate, output rate and latency percentiles per ``bin_s`` of publish time (a last
-    bin shorter than half of ``bin_s`` is merged into the one before)."""
+    """Input rate, output rate and latency percentiles per ``bin_s`` of publish time.
+
+    A last bin shorter than half of ``bin_s`` is merged into the one before.
+    """
     if published_ns.size < 2:
         return []
     end_s = (published_ns[-1] - t0_ns) / 1e9 + 1.0 / _rate(published_ns)

@@ -25,8 +25,9 @@ import numpy as np
 import yaml
 
 from _soak_analysis import ProcessSample, memory_summary, percentiles, read_process_sample
-from lutfuse_ros.ros.shm_segments import remove_stale_segments, segment_locks
 from _soak_traffic import DIAGNOSTICS_JSONL, PUBLISHED_CSV, RECEIVED_CSV, RECORDER_READY
+
+from lutfuse_ros.ros.shm_segments import remove_stale_segments, segment_locks
 
 REPO = Path(__file__).resolve().parents[1]
 TRAFFIC_SCRIPT = Path(__file__).resolve().parent / "_soak_traffic.py"
@@ -310,8 +311,10 @@ class SoakRun:
         return [replace(sample, t_s=(wall_ns - t0) / 1e9) for wall_ns, sample in self._samples_ns]
 
     def _clean_segments(self) -> None:
-        """Remove Fast DDS shared-memory files a SIGKILLed process of this run left behind
-        (created during the run and no longer locked by a live owner)."""
+        """Remove Fast DDS shared-memory files a SIGKILLed process of this run left behind.
+
+        Only files created during the run and no longer locked by a live owner are removed.
+        """
         if not self.data.killed:
             return
         remove_stale_segments(self._segments_before)

@@ -130,8 +130,11 @@ class SyntheticFrames:
 
 def encode_pair(visible_bgr: np.ndarray, thermal_gray: np.ndarray, visible_encoding: str,
                 thermal_encoding: str) -> tuple[np.ndarray, np.ndarray]:
-    """Lay a pair out for its encodings: ``bgr8``/``rgb8`` visible, ``mono8``/``mono16``
-    thermal (16-bit: ``7000 + 8 * gray`` counts, as a radiometric camera delivers)."""
+    """Lay a pair out for its encodings.
+
+    Visible as ``bgr8``/``rgb8``; thermal as ``mono8``/``mono16`` (16-bit:
+    ``7000 + 8 * gray`` counts, as a radiometric camera delivers).
+    """
     visible = visible_bgr if visible_encoding == "bgr8" else \
         np.ascontiguousarray(visible_bgr[..., ::-1])
     if thermal_encoding == "mono16":

@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
                 else BACKEND_VARIANTS["torch"]("cpu"))
     machine = machine_info()
     print(f"# {machine['cpu']}, {machine['logical_cpus']} logical CPUs, torch "
-          f"{machine['torch']} ({machine['torch_threads']} threads), load {machine['load_average']}")
+          f"{machine['torch']} ({machine['torch_threads']} threads), "
+          f"load {machine['load_average']}")
     inputs = {f"{w}x{h}": input_stage_ms(w, h, max(5, args.iterations // 3))
               for w, h in resolutions}
     results = run_benchmark(model_artifacts(args.widths), backends, resolutions,

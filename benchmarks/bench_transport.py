@@ -100,8 +100,8 @@ def main() -> int:
     parser.add_argument("--match-timeout", type=float, default=30.0,
                         help="seconds to wait for discovery before a link counts as unmatched")
     parser.add_argument("--links", nargs="+", default=["default:default", "shipped:shipped",
-                                                        "default:shipped", "shipped:default",
-                                                        "large_data:default"],
+                                                       "default:shipped", "shipped:default",
+                                                       "large_data:default"],
                         help="publisher:subscriber transports")
     args = parser.parse_args()
     print(f"{args.size[0]}x{args.size[1]} bgr8 + mono8 at {args.rate:g} Hz, {args.count} pairs, "

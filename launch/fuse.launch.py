@@ -1,9 +1,9 @@
-"""Start the lutfuse fusion node with ``config/fuse.yaml``.
+r"""Start the lutfuse fusion node with ``config/fuse.yaml``.
 
 Example::
 
-    ros2 launch lutfuse_ros fuse.launch.py namespace:=front \\
-        visible_topic:=/camera/color/image_raw thermal_topic:=/thermal/image_raw \\
+    ros2 launch lutfuse_ros fuse.launch.py namespace:=front \
+        visible_topic:=/camera/color/image_raw thermal_topic:=/thermal/image_raw \
         artifact:=lutfuse-mini backend:=auto
 
 Arguments are remaps and a few common parameter overrides only; every default lives in the

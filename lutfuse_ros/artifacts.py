@@ -75,7 +75,7 @@ class Artifact:
 
     @property
     def name(self) -> str:
-        """A short human name (the manifest's, else the file stem)."""
+        """A short human name: the manifest's, else the file stem."""
         return self.manifest.get("name") or (self.path.stem if self.path else self.family)
 
     def build_model(self) -> nn.Module:
@@ -250,8 +250,10 @@ def _read_safetensors(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
 
 
 def _output_mapping(manifest: dict) -> object:
-    """The manifest's ``output.mapping``: ``none`` when absent, None when ``output`` is not a
-    JSON object (not checked further here)."""
+    """The manifest's ``output.mapping``, ``none`` when absent.
+
+    None when ``output`` is not a JSON object (not checked further here).
+    """
     output = manifest.get("output", {})
     return output.get("mapping", "none") if isinstance(output, dict) else None
 
@@ -292,9 +294,11 @@ def _validate(path: Path, manifest: dict, tensors: dict[str, torch.Tensor]) -> N
 
 
 def _expected_state(path: Path, family: str, architecture: object) -> dict[str, torch.Tensor]:
-    """Shapes and dtypes of the family's weights for ``architecture``, built on the meta
-    device (no memory), after bounding every integer so a corrupt manifest cannot ask for a
-    gigantic model."""
+    """Shapes and dtypes of the family's weights for ``architecture``.
+
+    The model is built on the meta device (no memory), after bounding every integer so a
+    corrupt manifest cannot ask for a gigantic model.
+    """
     if not isinstance(architecture, dict):
         raise ArtifactError(f"{path}: architecture must be a JSON object, got {architecture!r}")
     for key, value in architecture.items():

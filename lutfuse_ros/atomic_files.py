@@ -20,7 +20,7 @@ def refuse_existing(path: str | os.PathLike, overwrite: bool) -> Path:
 
 
 def path_inside(folder: str | os.PathLike, name: str) -> Path:
-    """``folder / name`` for a file name that comes from data or configuration.
+    r"""``folder / name`` for a file name that comes from data or configuration.
 
     Names derived from input files, topics, labels or manifests must stay inside the output
     folder the user chose: ``name`` must be one plain file name, not a path.
@@ -34,7 +34,7 @@ def path_inside(folder: str | os.PathLike, name: str) -> Path:
 
     Raises:
         ConfigError: ``name`` is empty, ``.`` or ``..``, holds a path separator (``/`` or
-            ``\\``) or a NUL byte, or is absolute; the message names it and the folder.
+            ``\``) or a NUL byte, or is absolute; the message names it and the folder.
     """
     text = str(name)
     plain = text not in ("", ".", "..") and not any(c in text for c in ("/", "\\", "\0"))

@@ -60,7 +60,8 @@ def make_demo_pair(height: int = 480, width: int = 640, seed: int = 7,
     visible[person] *= 0.6
     thermal = np.where(person, 9000, thermal)
 
-    car_x0, car_x1, car_y0, car_y1 = int(0.52 * width), int(0.68 * width), int(0.66 * height), int(0.8 * height)
+    car_x0, car_x1 = int(0.52 * width), int(0.68 * width)
+    car_y0, car_y1 = int(0.66 * height), int(0.8 * height)
     visible[car_y0:car_y1, car_x0:car_x1] = (30, 30, 70)
     thermal[car_y0:car_y1, car_x0:car_x1] = 8200
     thermal[car_y0:car_y0 + (car_y1 - car_y0) // 3, car_x0:car_x1] = 8700

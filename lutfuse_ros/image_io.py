@@ -71,7 +71,8 @@ def find_pairs(visible_dir: str | os.PathLike, thermal_dir: str | os.PathLike,
         ``(pairs, unmatched)``: pairs sorted by name, and the stems found in only one folder.
     """
     visible, thermal = list_images(visible_dir), list_images(thermal_dir)
-    pairs = [ImagePair(stem, visible[stem], thermal[stem]) for stem in sorted(visible.keys() & thermal.keys())]
+    pairs = [ImagePair(stem, visible[stem], thermal[stem])
+             for stem in sorted(visible.keys() & thermal.keys())]
     unmatched = sorted(visible.keys() ^ thermal.keys())
     return pairs, unmatched
 

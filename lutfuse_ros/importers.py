@@ -135,9 +135,11 @@ def _shape_of(state: dict, key: str, path) -> tuple[int, ...]:
 
 def _built_to_fit(path, state: dict[str, torch.Tensor], build: Callable[[], nn.Module],
                   part: Callable[[nn.Module], nn.Module] = lambda model: model) -> nn.Module:
-    """``build()``, once a meta-device copy (no memory) showed that ``state`` fills
-    ``part`` of it exactly: a checkpoint cannot make the importer allocate a network larger
-    than the weights it holds."""
+    """``build()``, once a meta-device copy (no memory) showed that ``state`` fills ``part``.
+
+    ``state`` must fill ``part`` of the network exactly, so a checkpoint cannot make the
+    importer allocate a network larger than the weights it holds.
+    """
     try:
         with torch.device("meta"):
             expected = {k: tuple(v.shape) for k, v in part(build()).state_dict().items()}

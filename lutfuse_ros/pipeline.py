@@ -55,13 +55,15 @@ class PipelineConfig:
 
     def __post_init__(self) -> None:
         if self.colour_order not in COLOUR_ORDERS:
-            raise ConfigError(f"colour_order must be one of {COLOUR_ORDERS}, got {self.colour_order!r}")
+            raise ConfigError(
+                f"colour_order must be one of {COLOUR_ORDERS}, got {self.colour_order!r}")
         if self.output not in OUTPUT_KINDS:
             raise ConfigError(f"output must be one of {OUTPUT_KINDS}, got {self.output!r}")
         if self.rounding not in ("round", "truncate"):
             raise ConfigError(f"rounding must be 'round' or 'truncate', got {self.rounding!r}")
         if self.luma_mapping not in (None, "none", "clamp", "minmax"):
-            raise ConfigError(f"luma_mapping must be none, clamp or minmax, got {self.luma_mapping!r}")
+            raise ConfigError(
+                f"luma_mapping must be none, clamp or minmax, got {self.luma_mapping!r}")
 
 
 @dataclass

@@ -136,7 +136,8 @@ class AlignmentConfig:
             raise ConfigError(f"alignment mode must be one of {ALIGNMENT_MODES}, got {self.mode!r}")
         matrix = np.asarray(self.homography, dtype=np.float64)
         if matrix.size != 9 or not np.all(np.isfinite(matrix)):
-            raise ConfigError(f"alignment homography must be 9 finite numbers, got {self.homography}")
+            raise ConfigError(
+                f"alignment homography must be 9 finite numbers, got {self.homography}")
         if abs(np.linalg.det(matrix.reshape(3, 3))) < 1e-12:
             raise ConfigError("alignment homography is singular")
         if self.crop is not None:

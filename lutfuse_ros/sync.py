@@ -331,7 +331,6 @@ class ApproximateTimePairer:
         self._counters.dropped_thermal += self._thermal.clear()
 
 
-
 def make_synchroniser(slop: float, queue_size: int, offset: float = 0.0,
                       allow_headerless: bool = False, *, prefer_message_filters: bool = False,
                       **pairer_options: Any) -> PairSynchroniser:

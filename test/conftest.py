@@ -24,8 +24,10 @@ def official_lut_artifact(shared_dir, tmp_path_factory) -> Path:
     from lutfuse_ros.importers import import_lutfuse
 
     models = shared_dir / "reference_models" / "lutfuse"
-    model, manifest = import_lutfuse(models / "fine_tuned_lut.npy", models / "generator_context.pth")
-    return save_artifact(model, tmp_path_factory.mktemp("official") / "lutfuse.safetensors", manifest)
+    model, manifest = import_lutfuse(models / "fine_tuned_lut.npy",
+                                     models / "generator_context.pth")
+    return save_artifact(model, tmp_path_factory.mktemp("official") / "lutfuse.safetensors",
+                         manifest)
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +36,8 @@ def official_mini_artifact(shared_dir, tmp_path_factory) -> Path:
     from lutfuse_ros.artifacts import save_artifact
     from lutfuse_ros.importers import import_mmdrfuse
 
-    model, manifest = import_mmdrfuse(shared_dir / "reference_models" / "mmdrfuse" / "student.model")
+    model, manifest = import_mmdrfuse(
+        shared_dir / "reference_models" / "mmdrfuse" / "student.model")
     return save_artifact(model, tmp_path_factory.mktemp("official") / "mini.safetensors", manifest)
 
 

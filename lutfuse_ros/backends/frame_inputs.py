@@ -52,7 +52,10 @@ class FrameInputs:
         return self.luma.shape
 
     def visible_rgb(self) -> np.ndarray:
-        """``(1, 3, H, W)`` float32 RGB on [0, 1] (``uint8 * float32(1/255)``); gray is replicated."""
+        """``(1, 3, H, W)`` float32 RGB on [0, 1]; gray is replicated.
+
+        Scaled as ``uint8 * float32(1/255)``.
+        """
         if self.visible.ndim == 2:
             return np.ascontiguousarray(np.broadcast_to(self.luma, (1, 3) + self.luma.shape))
         channels = (2, 1, 0) if self.colour_order == "bgr" else (0, 1, 2)

@@ -70,9 +70,9 @@ class TensorRTBackend(InferenceBackend):
         exported = load_or_export_onnx(artifact, onnx_path, lut_op)
         expected = current_engine_key(exported, precision, device)
         wanted = [parse_resolution(r) for r in resolutions] if resolutions else []
-        self._command_args = dict(source=onnx_path or artifact_reference(artifact),
-                                  precision=precision, cache_dir=cache_dir,
-                                  lut_op=exported.lut_op, device=device, output=engine_path)
+        self._command_args = {"source": onnx_path or artifact_reference(artifact),
+                              "precision": precision, "cache_dir": cache_dir,
+                              "lut_op": exported.lut_op, "device": device, "output": engine_path}
         profile = ProfileShapes.covering(wanted or engine_cache.DEFAULT_RESOLUTIONS)
         command = self.rebuild_command(profile)
         if engine_path:

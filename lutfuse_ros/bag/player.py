@@ -32,7 +32,6 @@ from lutfuse_ros.errors import ConfigError
 from lutfuse_ros.sync import ApproximateTimePairer
 
 
-
 @dataclass(frozen=True)
 class SyncSettings:
     """The node's synchronisation parameters, for predicting its pairs.

@@ -166,7 +166,7 @@ class ImageBagReader:
         self.order_issues: dict[str, OrderIssues] = {}
 
     # -- opening -------------------------------------------------------------------------
-    def open(self) -> None:
+    def open(self) -> None:  # noqa: A003 (a reader opens, as a file object does)
         """Open the bag and read its index."""
         try:
             self._reader.open()
@@ -350,8 +350,10 @@ def _sorted_by_stamp(messages: Iterator[BagImageMessage], window: int
 
 def _guess_topic(images: list[str], names: set[str], default: str, words: tuple[str, ...],
                  role: str, path: Path) -> str:
-    """The default topic if present (of any type: checked later), else the one image topic
-    whose name has one of ``words``."""
+    """The default topic if present, else the one image topic whose name has one of ``words``.
+
+    The default topic is taken whatever its type; the type is checked later.
+    """
     if default in names:
         return default
     candidates = [t for t in images if any(w in t.lower().replace("/", " ").replace("_", " ")

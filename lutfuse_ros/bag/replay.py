@@ -123,8 +123,11 @@ class ReplayOptions:
         return paths
 
     def node_log_path(self) -> Path | None:
-        """Where the child node's output goes (with a report prefix): a log of the latest
-        run, replaced by every run (it is kept after a failure, for the full story)."""
+        """Where the child node's output goes (with a report prefix).
+
+        A log of the latest run, replaced by every run; it is kept after a failure, for the
+        full story.
+        """
         if self.report_prefix is None or self.node != "auto":
             return None
         return Path(f"{self.report_prefix}_node.log")

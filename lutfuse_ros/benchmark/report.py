@@ -62,8 +62,8 @@ def markdown_table(results: list[CaseResult], machine: dict) -> str:
              "the case's p50, timed interleaved in the same run.", ""]
     loads = [machine.get("load_average", [0.0])[0], machine.get("load_average_end", [0.0])[0]]
     if max(loads) > BUSY_LOAD_PER_CPU * (machine.get("logical_cpus") or 1):
-        lines[1:1] = ["", f"**Warning: the machine was busy (1-minute load {loads[0]} at the start, "
-                          f"{loads[1]} at the end): absolute latencies are inflated; the "
+        lines[1:1] = ["", f"**Warning: the machine was busy (1-minute load {loads[0]} at the "
+                          f"start, {loads[1]} at the end): absolute latencies are inflated; the "
                           "ratios, timed interleaved, are the comparable figures.**"]
     for model in dict.fromkeys(r.model for r in results):
         rows = [r for r in results if r.model == model]

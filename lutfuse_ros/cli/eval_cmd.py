@@ -1,8 +1,8 @@
-"""``lutfuse eval``: fusion metrics of folders of fused images, as a Markdown table and JSON.
+r"""``lutfuse eval``: fusion metrics of folders of fused images, as a Markdown table and JSON.
 
 Example::
 
-    lutfuse eval lutfuse=out/lutfuse mmdrfuse=out/mmdrfuse \\
+    lutfuse eval lutfuse=out/lutfuse mmdrfuse=out/mmdrfuse \
         --ir data/roadscene/test/ir --vi data/roadscene/test/vi --baselines --out results/rs
 
 prints one row of metric means per method (and per trivial baseline with ``--baselines``) and

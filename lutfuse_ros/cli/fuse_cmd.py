@@ -11,7 +11,8 @@ from tqdm import tqdm
 from lutfuse_ros.atomic_files import path_inside
 from lutfuse_ros.cli.common import add_pipeline_options, pipeline_from_args
 from lutfuse_ros.errors import InputError, LutfuseError
-from lutfuse_ros.image_io import ImagePair, find_pairs, read_thermal, read_visible, write_image_atomic
+from lutfuse_ros.image_io import (ImagePair, find_pairs, read_thermal, read_visible,
+                                  write_image_atomic)
 from lutfuse_ros.preprocessing import ThermalNormaliser
 from lutfuse_ros.visualise import side_by_side
 

@@ -1,8 +1,8 @@
-"""``lutfuse make-bag``: a visible + thermal rosbag2 from image folders or a pair of videos.
+r"""``lutfuse make-bag``: a visible + thermal rosbag2 from image folders or a pair of videos.
 
 Example::
 
-    lutfuse make-bag drive.bag --visible ../shared/data/video/vi/0113_1714.mp4 \\
+    lutfuse make-bag drive.bag --visible ../shared/data/video/vi/0113_1714.mp4 \
         --thermal ../shared/data/video/ir/0113_1714.mp4 --storage mcap --thermal-rate 9
 """
 

@@ -1,8 +1,8 @@
-"""``lutfuse node``: run the ROS 2 fusion node without a ROS install (rclpy from PyPI).
+r"""``lutfuse node``: run the ROS 2 fusion node without a ROS install (rclpy from PyPI).
 
 Everything from ``--ros-args`` on goes to ``rclpy.init``, as with ``ros2 run``::
 
-    lutfuse node --ros-args --params-file config/fuse.yaml -p artifact:=lutfuse-mini \\
+    lutfuse node --ros-args --params-file config/fuse.yaml -p artifact:=lutfuse-mini \
         -r visible/image:=/camera/color/image_raw -r __ns:=/front
 """
 

@@ -37,8 +37,11 @@ CACHE_ENV = "LUTFUSE_ENGINE_CACHE"
 
 
 def default_cache_dir() -> Path:
-    """``$LUTFUSE_ENGINE_CACHE``, else ``$XDG_CACHE_HOME/lutfuse/engines``, else
-    ``~/.cache/lutfuse/engines``."""
+    """The engine cache folder.
+
+    ``$LUTFUSE_ENGINE_CACHE``, else ``$XDG_CACHE_HOME/lutfuse/engines``, else
+    ``~/.cache/lutfuse/engines``.
+    """
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")

@@ -16,7 +16,7 @@ GRAY_LEVELS = 256
 
 
 def entropy(image: np.ndarray) -> float:
-    """Shannon entropy (EN) of an image's gray-level histogram, in bits.
+    """Shannon entropy EN of an image's gray-level histogram, in bits.
 
     The image is rounded to integers and clipped to 0..255 (the reference casts to uint8 after
     rounding; clipping only differs for values it would wrap), then histogrammed in 256 bins.

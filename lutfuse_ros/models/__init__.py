@@ -1,5 +1,7 @@
-"""PyTorch model families. All take ``(visible_rgb, infrared)`` on [0, 1] and return a fused
-luminance ``(N, 1, H, W)``; see each class for its output range.
+"""PyTorch model families.
+
+All take ``(visible_rgb, infrared)`` on [0, 1] and return a fused luminance ``(N, 1, H, W)``;
+see each class for its output range.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ def build_model(family: str, architecture: dict) -> nn.Module:
     try:
         return model_class(**architecture)
     except (TypeError, ValueError) as error:
-        raise ArtifactError(f"invalid architecture for {family!r}: {architecture} ({error})") from None
+        raise ArtifactError(
+            f"invalid architecture for {family!r}: {architecture} ({error})") from None
 
 
 __all__ = ["MODEL_FAMILIES", "MMLUT", "MiniFusionNet", "FusionTeacher", "build_model"]

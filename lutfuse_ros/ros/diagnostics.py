@@ -68,11 +68,14 @@ class NodeStatistics:
         self._totals = dict.fromkeys(_COUNTED_EVENTS, 0)
 
     def count(self, event: str) -> None:
-        """Count one event: ``visible``, ``thermal`` (messages in), ``rejected_visible``,
+        """Count one event.
+
+        Events: ``visible``, ``thermal`` (messages in), ``rejected_visible``,
         ``rejected_thermal`` (bad messages dropped), ``pairs`` (synchronised),
         ``rate_limited``, ``failed`` (a pair whose fusion raised), ``idle`` (a pair not fused
         because nobody subscribes to an output), ``undecodable_visible``,
-        ``undecodable_thermal`` (a compressed image that did not decode; its pair dropped)."""
+        ``undecodable_thermal`` (a compressed image that did not decode; its pair dropped).
+        """
         with self._lock:
             self._window.counts[event] += 1
             self._totals[event] += 1

@@ -154,7 +154,7 @@ class StepSlot:
 
     @property
     def step(self) -> FusionStep:
-        """The current step (for reading its settings; fuse through :meth:`use`)."""
+        """The current step, for reading its settings; fuse through :meth:`use`."""
         return self._step
 
     @contextmanager

@@ -59,7 +59,7 @@ class ParamSpec:
         return self.kind in (DOUBLE_ARRAY, INTEGER_ARRAY)
 
     def constraints(self) -> str:
-        """Human-readable constraints (the descriptor's ``additional_constraints``)."""
+        """Human-readable constraints: the descriptor's ``additional_constraints``."""
         parts = []
         if self.choices:
             parts.append(f"one of: {', '.join(self.choices)}")
@@ -103,8 +103,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
        "decoded on the worker)", choices=("raw", "compressed")),
     _S("input.thermal_transport", STRING, "the same for thermal/image (16-bit PNG keeps "
        "radiometric counts)", choices=("raw", "compressed")),
-    _S("qos.input", STRING, "QoS of the two image subscriptions", choices=("sensor_data",
-                                                                             "reliable")),
+    _S("qos.input", STRING, "QoS of the two image subscriptions",
+       choices=("sensor_data", "reliable")),
     _S("qos.input_depth", INTEGER, "KEEP_LAST depth of the image subscriptions", 1, 100),
     _S("qos.output", STRING, "QoS of the fused image publishers", choices=("sensor_data",
                                                                            "reliable")),

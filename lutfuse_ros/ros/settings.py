@@ -55,7 +55,7 @@ class InputSettings:
 class QosSettings:
     """QoS presets (``sensor_data`` | ``reliable``) and KEEP_LAST depths."""
 
-    input: str
+    input: str  # noqa: A003 (the qos.input parameter's name)
     input_depth: int
     output: str
     output_depth: int

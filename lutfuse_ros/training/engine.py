@@ -1,5 +1,7 @@
-"""The training loop shared by every stage: data, optimisation, checkpoints and resume,
-DistributedDataParallel, logging, validation and the final artifact.
+"""The training loop shared by every stage.
+
+It covers data, optimisation, checkpoints and resume, DistributedDataParallel, logging,
+validation and the final artifact.
 
 ``train(config)`` runs one stage end to end. Interrupted runs resume from
 ``<run_dir>/checkpoint.pt`` (``resume=True``) and lose at most ``train.checkpoint_every``
@@ -116,7 +118,7 @@ class _Run:
         np.random.seed(config.seed % (2 ** 32))
         store = build_frame_store(config.data)
         LOG.info("training frames: %s", ", ".join(f"{s['label']} ({s['frames']})"
-                                                 for s in store.describe()))
+                                                  for s in store.describe()))
         self.store = store
         stage = create_stage(config, self.device, self.dist)
         stage.prepare(store, config.data.crops_per_epoch)

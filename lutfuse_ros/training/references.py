@@ -1,6 +1,8 @@
-"""Teacher references per training frame: precomputed folders, or a live teacher run once on
-every full frame and cached as 16-bit PNGs (how the official LUT-Fuse training consumes its
-teacher)."""
+"""Teacher references per training frame.
+
+Precomputed folders, or a live teacher run once on every full frame and cached as 16-bit PNGs
+(how the official LUT-Fuse training consumes its teacher).
+"""
 
 from __future__ import annotations
 

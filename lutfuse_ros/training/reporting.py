@@ -1,5 +1,7 @@
-"""Run outputs for people: TensorBoard scalars, the loss history and its PNG curve, and the
-end-of-run validation table."""
+"""Run outputs for people.
+
+TensorBoard scalars, the loss history and its PNG curve, and the end-of-run validation table.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""What the training engine needs from each stage (teacher, lut, mini), and the MMDRFuse
-objective shared by the teacher and mini-model stages."""
+"""What the training engine needs from each stage (teacher, lut, mini).
+
+Also the MMDRFuse objective shared by the teacher and mini-model stages.
+"""
 
 from __future__ import annotations
 
@@ -82,7 +84,7 @@ class Stage(ABC):
         """Restore :meth:`extra_state`."""
 
     def provenance(self) -> dict:
-        """Stage-specific manifest provenance (teacher, mode ...)."""
+        """Stage-specific manifest provenance, such as the teacher and the mode."""
         return {}
 
 

@@ -1,5 +1,6 @@
-"""Teachers for distillation: a lutfuse artifact, a TorchScript or ONNX file, or a folder of
-precomputed fused references.
+"""Teachers for distillation.
+
+A lutfuse artifact, a TorchScript or ONNX file, or a folder of precomputed fused references.
 
 Every teacher takes the model IO convention of the package (``visible_rgb`` ``(N, 3, H, W)``
 RGB on [0, 1], ``infrared`` ``(N, 1, H, W)`` on [0, 1]) and produces a fused luminance; a
@@ -98,8 +99,10 @@ class ArtifactTeacher(Teacher):
 
 
 class TorchScriptTeacher(Teacher):
-    """A ``torch.jit`` module called as ``model(visible_rgb, infrared)``; it may return the
-    fused luminance or a ``(features, output)`` tuple."""
+    """A ``torch.jit`` module called as ``model(visible_rgb, infrared)``.
+
+    It may return the fused luminance or a ``(features, output)`` tuple.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -129,8 +132,10 @@ class TorchScriptTeacher(Teacher):
 
 
 class OnnxTeacher(Teacher):
-    """An ONNX model with inputs ``visible_rgb`` and ``infrared`` (or two positional inputs in
-    that order) whose first output is the fused luminance ``(N, 1, H, W)``."""
+    """An ONNX model whose first output is the fused luminance ``(N, 1, H, W)``.
+
+    Its inputs are ``visible_rgb`` and ``infrared``, or two positional inputs in that order.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

@@ -1,5 +1,7 @@
-"""The ``teacher`` stage: the MMDRFuse MM-Net teacher trained with the comprehensive loss and
-dynamic refresh (theta = 0: no distillation)."""
+"""The ``teacher`` stage: the MMDRFuse MM-Net teacher.
+
+It is trained with the comprehensive loss and dynamic refresh (theta = 0: no distillation).
+"""
 
 from __future__ import annotations
 

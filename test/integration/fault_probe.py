@@ -1,6 +1,7 @@
-"""A ROS participant inside the test process that drives and watches a fusion node for the
-fault tests: it plays both cameras (each stream can be stopped and resumed, stamps can jump),
-optionally publishes ``/clock`` from the same stamps, records ``fused/image`` and the node's
+"""A ROS participant inside the test process that drives and watches a fusion node.
+
+For the fault tests it plays both cameras (each stream can be stopped and resumed, stamps can
+jump), optionally publishes ``/clock`` from the same stamps, records ``fused/image`` and the node's
 ``/diagnostics`` statuses, and calls the node's ``~/reload_model`` and ``set_parameters``
 services. Everything runs on background threads, so a test waits for states (counts, levels,
 messages) instead of sleeping for fixed times.
@@ -135,8 +136,11 @@ class FaultProbe:
                     self._streams[name] = on
 
     def jump_clock(self, seconds: float) -> int:
-        """Shift every later stamp by ``seconds`` (negative: back); return the newest stamp
-        sent so far (ns)."""
+        """Shift every later stamp by ``seconds`` (negative: back).
+
+        Returns:
+            The newest stamp sent so far (ns).
+        """
         with self._lock:
             self._offset_ns += int(seconds * _NS_PER_S)
             return max(self._sent, default=0)

@@ -54,7 +54,7 @@ class Recording:
 
     @property
     def measured(self) -> np.ndarray:
-        """Mask of the measured (non warm-up) messages."""
+        """Mask of the measured messages, those that are not warm-up."""
         return self.frame_id != "warmup"
 
     def statuses(self, namespace: str) -> list[dict]:
@@ -198,8 +198,10 @@ def load_recording(path: Path) -> Recording:
 
 
 def open_graph(tmp_path: Path):
-    """Generator behind each test module's ``ros_graph`` fixture: a private ROS domain and
-    namespace, with cleanup of every started process."""
+    """Generator behind each test module's ``ros_graph`` fixture.
+
+    It gives a private ROS domain and namespace, with cleanup of every started process.
+    """
     pytest.importorskip("rclpy", reason="rclpy is not installed")
     index = next(_COUNTER)
     domain_id = 1 + (os.getpid() * 7 + index * 13) % 100

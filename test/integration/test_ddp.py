@@ -16,7 +16,7 @@ from lutfuse_ros.artifacts import load_artifact
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "test" / "unit"))
-from test_training import write_scenes  # noqa: E402
+from test_training import write_scenes  # noqa: E402, I100 (importable once on sys.path)
 
 
 def free_port() -> int:

@@ -1,5 +1,7 @@
-"""Bad messages reaching the fusion node are logged (throttled per kind) and dropped, and
-the node keeps fusing the good pairs around them."""
+"""Bad messages reaching the fusion node are logged (throttled per kind) and dropped.
+
+The node keeps fusing the good pairs around them.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ pytestmark = pytest.mark.ros
 def ros_graph(tmp_path):
     """Processes of one test on a private ROS domain, always cleaned up."""
     yield from open_graph(tmp_path)
+
 
 # What the node logs for each corruption the publisher applies (see traffic.CORRUPTIONS).
 LOG_SIGNATURES = {

@@ -1,6 +1,8 @@
-"""Parameters and lifecycle of the fusion node process: bad values fail configure with a
-message naming the parameter, a valid parameters file applies, and the lifecycle services
-drive configure/activate/deactivate/cleanup."""
+"""Parameters and lifecycle of the fusion node process.
+
+Bad values fail configure with a message naming the parameter, a valid parameters file
+applies, and the lifecycle services drive configure/activate/deactivate/cleanup.
+"""
 
 from __future__ import annotations
 

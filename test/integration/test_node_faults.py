@@ -1,5 +1,7 @@
-"""Faults a fusion node meets on a vehicle, each in a real ROS graph: the node logs it
-(throttled), reports it in /diagnostics, and recovers by itself without a restart.
+"""Faults a fusion node meets on a vehicle, each in a real ROS graph.
+
+The node logs each fault (throttled), reports it in /diagnostics, and recovers by itself
+without a restart.
 
 The cameras are played by :class:`fault_probe.FaultProbe` in the test process (streams can
 stop, resume and jump in time) or by ``lutfuse_ros.ros.traffic`` processes (killed and

@@ -28,17 +28,17 @@ def ros_graph(tmp_path):
 
 
 BIT_EXACT_CASES = {
-    "mini-bgr8": dict(params={}, publish=[], config=PipelineConfig(), artifact="lutfuse-mini",
-                      output="bgr8"),
-    "mini-rgb8-mono16-resize": dict(
-        params={"output": {"encoding": "rgb8"}, "alignment": {"mode": "resize_thermal"}},
-        publish=["--visible-encoding", "rgb8", "--thermal-bits", "16", "--thermal-size", "32",
-                 "24"],
-        config=PipelineConfig(alignment=AlignmentConfig(mode="resize_thermal")),
-        artifact="lutfuse-mini", output="rgb8"),
-    "mmlut-mono8": dict(params={"output": {"encoding": "mono8"}}, publish=[],
-                        config=PipelineConfig(output="mono"), artifact="lutfuse-mmlut",
-                        output="mono8"),
+    "mini-bgr8": {"params": {}, "publish": [], "config": PipelineConfig(),
+                  "artifact": "lutfuse-mini", "output": "bgr8"},
+    "mini-rgb8-mono16-resize": {
+        "params": {"output": {"encoding": "rgb8"}, "alignment": {"mode": "resize_thermal"}},
+        "publish": ["--visible-encoding", "rgb8", "--thermal-bits", "16", "--thermal-size", "32",
+                    "24"],
+        "config": PipelineConfig(alignment=AlignmentConfig(mode="resize_thermal")),
+        "artifact": "lutfuse-mini", "output": "rgb8"},
+    "mmlut-mono8": {"params": {"output": {"encoding": "mono8"}}, "publish": [],
+                    "config": PipelineConfig(output="mono"), "artifact": "lutfuse-mmlut",
+                    "output": "mono8"},
 }
 
 
@@ -125,9 +125,11 @@ def test_30hz_640x480_for_10s_delivers_99_percent_with_diagnostics(ros_graph):
 
 @pytest.fixture(scope="module")
 def slow_artifact(tmp_path_factory) -> Path:
-    """A deliberately slow model: the distillation teacher (~0.5 M parameters), whose
-    reference module needs ~0.2 s per 192x144 pair on one CPU thread (input at 30 Hz is ~6x
-    faster), whatever fast paths the shipped families gain."""
+    """A deliberately slow model: the distillation teacher (~0.5 M parameters).
+
+    Its reference module needs ~0.2 s per 192x144 pair on one CPU thread (input at 30 Hz is
+    ~6x faster), whatever fast paths the shipped families gain.
+    """
     model = FusionTeacher()
     path = tmp_path_factory.mktemp("slow") / "teacher.safetensors"
     return save_artifact(model, path, make_manifest(

@@ -30,7 +30,8 @@ def test_wheel_ships_models_and_entry_point(tmp_path):
     assert "lutfuse_ros/resources/models/lutfuse-mmlut.safetensors" in names
     assert "lutfuse_ros/resources/models/lutfuse-mini.safetensors" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "lutfuse = lutfuse_ros.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    entry_points_text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "lutfuse = lutfuse_ros.cli.main:main" in entry_points_text
 
 
 def test_colcon_builds_the_ament_python_package(tmp_path):
@@ -47,7 +48,8 @@ def test_colcon_builds_the_ament_python_package(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     prefix = tmp_path / "install" / "lutfuse_ros"
     share = prefix / "share" / "lutfuse_ros"
-    assert (prefix / "share" / "ament_index" / "resource_index" / "packages" / "lutfuse_ros").is_file()
+    ament_index = prefix / "share" / "ament_index" / "resource_index"
+    assert (ament_index / "packages" / "lutfuse_ros").is_file()
     assert (share / "package.xml").is_file()
     assert (share / "hook" / "ament_prefix_path.dsv").is_file(), "not built as ament_python"
     assert list((share / "launch").glob("*.launch.py")), "launch files not installed"

@@ -1,5 +1,7 @@
-"""An exact-stamp stand-in of ``message_filters`` for the adapter tests (the real package
-comes with a ROS 2 install and is not installable from PyPI)."""
+"""An exact-stamp stand-in of ``message_filters`` for the adapter tests.
+
+The real package comes with a ROS 2 install and is not installable from PyPI.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +11,10 @@ S = 1_000_000_000  # ns per second
 
 
 def stand_in_message_filters() -> types.SimpleNamespace:
-    """An exact-stamp stand-in of message_filters that, like the real Python policy, never
-    forgets an old timeline by itself."""
+    """An exact-stamp stand-in of message_filters.
+
+    Like the real Python policy, it never forgets an old timeline by itself.
+    """
 
     class SimpleFilter:
         def __init__(self):

@@ -53,7 +53,7 @@ def quick_pairs(shared_dir):
 
 @pytest.fixture(scope="module")
 def artifacts(request):
-    """name -> loaded artifact; the official ones skip when ../shared is missing."""
+    """Loader of artifacts by name; the official ones skip when ../shared is missing."""
     def get(name):
         if name.startswith("official"):
             return load_artifact(request.getfixturevalue(f"{name}_artifact"))

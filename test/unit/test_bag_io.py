@@ -318,7 +318,7 @@ class TestReaderErrors:
 
     def test_topics_cannot_be_guessed(self, tmp_path):
         bag = write_bag(tmp_path / "bag", [("/cam_a/image", 1, pattern(0), "bgr8", 1),
-                                          ("/cam_b/image", 1, pattern(1), "bgr8", 1)])
+                                           ("/cam_b/image", 1, pattern(1), "bgr8", 1)])
         with ImageBagReader(bag) as reader:
             with pytest.raises(BagError, match="--visible-topic"):
                 reader.resolve_topics()

@@ -85,15 +85,18 @@ def test_info_lists_and_prints(capsys):
 def test_import_checkpoint_commands(shared_dir, tmp_path, capsys):
     models = shared_dir / "reference_models"
     out = tmp_path / "lut.safetensors"
-    assert main(["import-checkpoint", "lutfuse", "--lut", str(models / "lutfuse" / "fine_tuned_lut.npy"),
-                 "--context", str(models / "lutfuse" / "generator_context.pth"), "-o", str(out)]) == 0
+    assert main(["import-checkpoint", "lutfuse",
+                 "--lut", str(models / "lutfuse" / "fine_tuned_lut.npy"),
+                 "--context", str(models / "lutfuse" / "generator_context.pth"),
+                 "-o", str(out)]) == 0
     assert "wrote" in capsys.readouterr().out
     assert main(["info", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["architecture"]["bins"] == 16
     assert main(["import-checkpoint", "mmdrfuse", "--student",
                  str(models / "mmdrfuse" / "student.model"), "-o", str(out)]) == 1
     assert "--force" in capsys.readouterr().err
-    assert main(["import-checkpoint", "mmdrfuse", "--student", str(models / "mmdrfuse" / "student.model"),
+    assert main(["import-checkpoint", "mmdrfuse",
+                 "--student", str(models / "mmdrfuse" / "student.model"),
                  "-o", str(out), "--force"]) == 0
 
 

@@ -169,8 +169,10 @@ def test_video_source_matches_frame_n_to_frame_n_and_subsamples(tmp_path):
 # ------------------------------------------------------------------ rosbags
 def write_bag(path: Path, storage: str, pairs: int = 6, jitter_ns: int = 3_000_000,
               thermal_shift_ns: int = 0) -> None:
-    """Visible rgb8 at 10 Hz and thermal mono16 stamped ``jitter`` later (plus an extra
-    thermal frame with no partner); each frame's pixels encode its index."""
+    """Visible rgb8 at 10 Hz and thermal mono16 stamped ``jitter_ns`` later.
+
+    Plus an extra thermal frame with no partner; each frame's pixels encode its index.
+    """
     from rosbags.typesys import Stores, get_typestore
 
     store = get_typestore(Stores.ROS1_NOETIC if storage == "ros1" else Stores.ROS2_HUMBLE)

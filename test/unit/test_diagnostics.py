@@ -51,12 +51,13 @@ def test_rates_percentiles_and_totals_over_a_window():
 
 
 @pytest.mark.parametrize("window, max_rate, level, fragment", [
-    (dict(visible=30, thermal=30, pairs=30, published=20), 0.0, WARN, "output 20.0 Hz < 0.8"),
-    (dict(visible=30, thermal=30, pairs=30, published=25), 0.0, OK, "fusing at 25.0 Hz"),
-    (dict(visible=30, thermal=30, pairs=30, published=10), 10.0, OK, "fusing at 10.0 Hz"),
-    (dict(visible=30, thermal=30, pairs=30, published=7), 10.0, WARN, "expected 10.0 Hz"),
-    (dict(visible=30, thermal=0, pairs=0, published=0), 0.0, WARN, "no thermal images"),
-    (dict(visible=30, thermal=9, pairs=0, published=0), 0.0, WARN, "none pair up"),
+    ({"visible": 30, "thermal": 30, "pairs": 30, "published": 20}, 0.0, WARN,
+     "output 20.0 Hz < 0.8"),
+    ({"visible": 30, "thermal": 30, "pairs": 30, "published": 25}, 0.0, OK, "fusing at 25.0 Hz"),
+    ({"visible": 30, "thermal": 30, "pairs": 30, "published": 10}, 10.0, OK, "fusing at 10.0 Hz"),
+    ({"visible": 30, "thermal": 30, "pairs": 30, "published": 7}, 10.0, WARN, "expected 10.0 Hz"),
+    ({"visible": 30, "thermal": 0, "pairs": 0, "published": 0}, 0.0, WARN, "no thermal images"),
+    ({"visible": 30, "thermal": 9, "pairs": 0, "published": 0}, 0.0, WARN, "none pair up"),
 ])
 def test_warning_when_output_falls_below_the_fraction_of_the_expected_rate(
         window, max_rate, level, fragment):

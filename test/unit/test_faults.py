@@ -1,5 +1,8 @@
-"""Fault state of the fusion node: silent streams, failure streaks, per-window events, and
-their merge into the diagnostics report."""
+"""Fault state of the fusion node.
+
+Silent streams, failure streaks, per-window events, and their merge into the diagnostics
+report.
+"""
 
 from __future__ import annotations
 

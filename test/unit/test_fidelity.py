@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
 
 from lutfuse_ros.image_io import read_thermal, read_visible
 from lutfuse_ros.pipeline import FusionPipeline, PipelineConfig

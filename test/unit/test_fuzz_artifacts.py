@@ -182,9 +182,11 @@ MANIFEST_FIELDS = ("format", "format_version", "family", "architecture", "output
        nested=st.booleans(), value=JSON_VALUES, legacy=st.booleans())
 def test_mutated_manifests_are_refused_or_fully_usable(originals, tmp_path, name, field, nested,
                                                        value, legacy):
-    """Any JSON value in any manifest field is refused by the integrity check. A version 1
-    manifest (no integrity entry) relies on the structural checks: refused, or the model
-    loads and fuses."""
+    """Any JSON value in any manifest field is refused by the integrity check.
+
+    A version 1 manifest (no integrity entry) relies on the structural checks: refused, or
+    the model loads and fuses.
+    """
     _, original = originals[name]
     manifest = json.loads(json.dumps(original.manifest))
     if legacy:
@@ -312,9 +314,12 @@ def test_onnx_of_other_weights_or_foreign_onnx_is_refused_by_the_backend(origina
        bit=st.integers(0, 7))
 def test_damaged_onnx_files_never_crash_the_onnxruntime_backend(originals, onnx_files, tmp_path,
                                                                 fraction, truncate, bit):
-    """A truncated or bit-flipped ``.onnx`` beside a good artifact: BackendError (the export's
-    integrity hash covers graph, weights and metadata), or -- for a flip in a field outside
-    the hash, such as the producer name -- exactly the undamaged model's output."""
+    """A truncated or bit-flipped ``.onnx`` beside a good artifact is refused or harmless.
+
+    BackendError (the export's integrity hash covers graph, weights and metadata), or -- for
+    a flip in a field outside the hash, such as the producer name -- exactly the undamaged
+    model's output.
+    """
     raw = onnx_files["lutfuse"].read_bytes()
     position = int(len(raw) * fraction)
     if truncate:

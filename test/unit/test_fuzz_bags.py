@@ -49,8 +49,10 @@ def thermal_frame(index: int) -> np.ndarray:
 
 def write_pairs(path: Path, storage: str, visible_stamps: list[int], thermal_stamps: list[int]
                 ) -> Path:
-    """A bag whose i-th visible/thermal message carries frame i and header stamp
-    ``*_stamps[i]``; bag (receive) times increase in the order written."""
+    """A bag whose i-th visible/thermal message carries frame i and stamp ``*_stamps[i]``.
+
+    Bag (receive) times increase in the order written.
+    """
     with ImageBagWriter(path, storage) as writer:
         writer.add_image_topic(VISIBLE)
         writer.add_image_topic(THERMAL)
@@ -112,8 +114,10 @@ def refused_naming(error: LutfuseError, bag: Path) -> None:
        without_metadata=st.booleans())
 def test_truncated_storage_is_refused_or_read_correctly(good_bags, tmp_path, storage, fraction,
                                                         without_metadata):
-    """A recording cut short (disk full, power loss): every reader refuses it by name, or what
-    it reads is exactly the frames that were written."""
+    """A recording cut short (disk full, power loss) is refused by name or read correctly.
+
+    Every reader refuses it by name, or what it reads is exactly the frames that were written.
+    """
     bag = shutil.copytree(good_bags[storage], fresh_dir(tmp_path) / storage)
     (storage_file,) = [p for p in bag.iterdir() if p.suffix in (".db3", ".mcap")]
     raw = storage_file.read_bytes()

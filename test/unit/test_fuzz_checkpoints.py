@@ -91,8 +91,10 @@ def test_official_lut_tables_of_any_shape_and_dtype(official_like, tmp_path, sha
        bit=st.integers(0, 7))
 def test_damaged_official_checkpoints_are_refused_or_import_whole(official_like, tmp_path, name,
                                                                   fraction, truncate, bit):
-    """Official files carry no checksum, so a flipped weight bit may import; anything that
-    does import must be a complete, finite model."""
+    """Official files carry no checksum, so a flipped weight bit may import.
+
+    Anything that does import must be a complete, finite model.
+    """
     raw = official_like[name]
     position = int(len(raw) * fraction)
     damaged = bytearray(raw[:position] if truncate else raw)
@@ -135,7 +137,7 @@ def test_official_files_asking_for_huge_networks_are_refused_at_once(official_li
 @given(fraction=st.floats(0.0, 1.0, exclude_max=True), truncate=st.booleans(),
        bit=st.integers(0, 7))
 def test_damaged_training_checkpoints_are_refused_with_config_error(tmp_path, fraction, truncate,
-                                                                     bit):
+                                                                    bit):
     """``lutfuse train --resume`` reads ``checkpoint.pt``; a damaged one is named, not a crash."""
     from lutfuse_ros.training.checkpoint import load_checkpoint, save_checkpoint
 

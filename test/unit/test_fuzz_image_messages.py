@@ -136,8 +136,11 @@ def packed_images(draw) -> tuple[np.ndarray, str]:
        extra=st.integers(0, 40))
 def test_padding_byte_order_and_trailing_bytes_do_not_change_pixels(image, padding, big_endian,
                                                                     extra):
-    """The same pixels sent with padded rows, either byte order and trailing garbage decode
-    to the same array (no silent shift, swap or mix-up)."""
+    """Padded rows, either byte order and trailing garbage decode to the same pixels.
+
+    The same pixels sent any of these ways give the same array (no silent shift, swap or
+    mix-up).
+    """
     array, encoding = image
     height, width = array.shape[:2]
     wire = array.astype(array.dtype.newbyteorder(">" if big_endian else "<"))
@@ -153,7 +156,7 @@ def test_padding_byte_order_and_trailing_bytes_do_not_change_pixels(image, paddi
 @given(width=st.integers(1, 6), height=st.integers(1, 6), channels=st.sampled_from((1, 3)),
        nan_fraction=st.floats(0.0, 1.0), big_endian=st.booleans())
 def test_float_images_with_nan_are_refused_by_encoding(width, height, channels, nan_fraction,
-                                                        big_endian):
+                                                       big_endian):
     """32FC1/32FC3 depth-like images (NaN for no return) are not silently taken as bytes."""
     values = np.random.default_rng(width * 7 + height).random(width * height * channels)
     values[:int(nan_fraction * values.size)] = np.nan
@@ -198,8 +201,11 @@ def partner_for(msg: Image, stream: str) -> Image:
           suppress_health_check=[HealthCheck.too_slow])
 @given(broken=st.sampled_from(("visible", "thermal")), data=st.data())
 def test_fuse_returns_an_image_or_a_package_error(fusion_step, broken, data):
-    """The worker-thread path never raises anything but a LutfuseError: one stream gets a
-    fuzzed message, the other a well-formed one of the size the fuzzed one declares."""
+    """The worker-thread path never raises anything but a LutfuseError.
+
+    One stream gets a fuzzed message, the other a well-formed one of the size the fuzzed one
+    declares.
+    """
     encodings = VISIBLE_ENCODINGS if broken == "visible" else THERMAL_ENCODINGS
     fuzzed = data.draw(small_messages(encodings), label=broken)
     other = partner_for(fuzzed, "thermal" if broken == "visible" else "visible")

@@ -191,7 +191,7 @@ def vgg_file(tmp_path_factory):
     torch.manual_seed(0)
     model = VGG19Features()
     path = tmp_path_factory.mktemp("vgg") / "vgg19_random.pth"
-    state = {k: v for k, v in model.state_dict().items()}
+    state = dict(model.state_dict())
     state["classifier.0.weight"] = torch.zeros(2, 2)  # extra keys of a full vgg19 are ignored
     torch.save(state, path)
     return path

@@ -1,5 +1,8 @@
-"""Swapping the node's model while it runs: loading with a warm-up fuse, refusal with a
-reason, the atomic slot, and the node's parameter and ``~/reload_model`` paths (in process)."""
+"""Swapping the node's model while it runs.
+
+Loading with a warm-up fuse, refusal with a reason, the atomic slot, and the node's parameter
+and ``~/reload_model`` paths (in process).
+"""
 
 from __future__ import annotations
 
@@ -74,7 +77,8 @@ def test_model_settings_take_only_the_model_fields():
     current = settings_for("lutfuse-mini", **{"sync.slop": 0.01})
     candidate = settings_for("lutfuse-mmlut", **{"sync.slop": 0.05, "backend_threads": 2})
     merged = model_settings(current, candidate)
-    assert merged.artifact == "lutfuse-mmlut" and merged.backend_options == {"precision": "auto", "threads": 2}
+    assert merged.artifact == "lutfuse-mmlut"
+    assert merged.backend_options == {"precision": "auto", "threads": 2}
     assert merged.sync.slop == 0.01
 
 
@@ -137,7 +141,7 @@ def current_model(node) -> str:
 
 
 def test_node_swaps_on_a_valid_artifact_parameter_and_refuses_a_missing_one(configured_node,
-                                                                           tmp_path):
+                                                                            tmp_path):
     from rclpy.parameter import Parameter
 
     node = configured_node
@@ -165,7 +169,7 @@ def test_node_swaps_on_a_valid_artifact_parameter_and_refuses_a_missing_one(conf
 
 
 def test_reload_service_reads_the_replaced_file_or_keeps_the_old_model(configured_node,
-                                                                      tmp_path):
+                                                                       tmp_path):
     from rclpy.parameter import Parameter
     from std_srvs.srv import Trigger
 

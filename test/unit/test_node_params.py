@@ -1,5 +1,8 @@
-"""Parameters of the fusion node: one table, defaults from config/fuse.yaml only, validation
-that names the parameter, descriptors with ranges, and the shipped copies in sync."""
+"""Parameters of the fusion node.
+
+One table, defaults from config/fuse.yaml only, validation that names the parameter,
+descriptors with ranges, and the shipped copies in sync.
+"""
 
 from __future__ import annotations
 

@@ -61,7 +61,8 @@ def test_uint16_thermal_is_normalised(analytic_artifacts):
 
 
 @pytest.mark.parametrize("visible, thermal, message", [
-    (np.zeros((10, 10, 3), np.float32), np.zeros((10, 10), np.uint8), "visible image must be uint8"),
+    (np.zeros((10, 10, 3), np.float32), np.zeros((10, 10), np.uint8),
+     "visible image must be uint8"),
     (np.zeros((10, 10, 4), np.uint8), np.zeros((10, 10), np.uint8), "3 channels"),
     (np.zeros((0, 10, 3), np.uint8), np.zeros((0, 10), np.uint8), "empty"),
     (np.zeros((10, 10, 3), np.uint8), np.zeros((10, 10), np.float64), "uint8 or uint16"),

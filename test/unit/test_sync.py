@@ -10,10 +10,10 @@ import sys
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
+from message_filters_stand_in import stand_in_message_filters
 
 from lutfuse_ros.errors import ConfigError, InputError
 from lutfuse_ros.sync import ApproximateTimePairer, MatchedPair, make_synchroniser
-from message_filters_stand_in import stand_in_message_filters
 
 MS = 1_000_000  # ns per millisecond
 
@@ -369,7 +369,6 @@ class TestMakeSynchroniser:
 
     def test_adapter_wiring_with_a_stand_in_module(self, monkeypatch):
         """Exact-stamp stand-in for message_filters: checks wrapping, offset and collection."""
-
         fake = stand_in_message_filters()
         monkeypatch.setitem(sys.modules, "message_filters", fake)
         adapter = make_synchroniser(0.01, 5, offset=0.05, prefer_message_filters=True)

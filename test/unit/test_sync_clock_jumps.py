@@ -1,6 +1,9 @@
-"""Clock jumps back in the pair synchroniser: the state resets instead of every later frame
-being dropped as late, the jump is reported to a callback, and pairing restarts on the new
-timeline (both the own pairer and the message_filters adapter)."""
+"""Clock jumps back in the pair synchroniser.
+
+The state resets instead of every later frame being dropped as late, the jump is reported to
+a callback, and pairing restarts on the new timeline (both the own pairer and the
+message_filters adapter).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,10 @@ import math
 import sys
 
 import pytest
+from message_filters_stand_in import stand_in_message_filters
 
 from lutfuse_ros.errors import ConfigError
 from lutfuse_ros.sync import ApproximateTimePairer, make_synchroniser
-from message_filters_stand_in import stand_in_message_filters
 
 MS = 1_000_000
 S = 1_000_000_000

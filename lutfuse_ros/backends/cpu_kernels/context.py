@@ -89,8 +89,11 @@ class FastContextNet:
 
     def input_from_float(self, visible_rgb: torch.Tensor, infrared: torch.Tensor,
                          ) -> torch.Tensor:
-        """``(1, 4, H, W)`` channels-last input from ``(1, 3, H, W)`` RGB and ``(1, 1, H, W)``
-        infrared on [0, 1] (scaled to 0..255 as the module does)."""
+        """The ``(1, 4, H, W)`` channels-last input of the context network.
+
+        Built from ``(1, 3, H, W)`` RGB and ``(1, 1, H, W)`` infrared on [0, 1], scaled to
+        0..255 as the module does.
+        """
         stacked = torch.cat([visible_rgb, infrared], dim=1) * 255.0
         return stacked.to(self.dtype).contiguous(memory_format=torch.channels_last)
 

@@ -75,8 +75,9 @@ class FolderSource(FrameSource):
 
 
 class VideoSource(SequentialSource):
-    """Two frame-aligned video files: frame N of the thermal clip matches frame N of the
-    visible clip (the M3SVD layout).
+    """Two frame-aligned video files (the M3SVD layout).
+
+    Frame N of the thermal clip matches frame N of the visible clip.
 
     Args:
         visible: visible video path.

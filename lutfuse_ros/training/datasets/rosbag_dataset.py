@@ -58,9 +58,12 @@ class RosbagSource(SequentialSource):
         self.counters: dict[str, int] = {}
 
     def _bag_paths(self) -> list[Path]:
-        """What ``AnyReader`` opens: the rosbag2 folder of a storage file when it has its
-        ``metadata.yaml`` (split recordings), else the file itself (an interrupted recording
-        without metadata) or the given folder / rosbag1 file."""
+        """What ``AnyReader`` opens.
+
+        The rosbag2 folder of a storage file when it has its ``metadata.yaml`` (split
+        recordings), else the file itself (an interrupted recording without metadata) or the
+        given folder / rosbag1 file.
+        """
         if (self.path.is_file() and self.path.suffix in (".mcap", ".db3")
                 and (self.path.parent / "metadata.yaml").is_file()):
             return [self.path.parent]

@@ -23,7 +23,7 @@ def attention_map(tensor: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
 
 def digestible_distillation_loss(student: list[torch.Tensor], teacher: list[torch.Tensor],
                                  ) -> torch.Tensor:
-    """MMDRFuse Eq. 1: ``1/2 sum_i || A(T_i) - A(S_i) ||_2``, averaged over the batch.
+    """Eq. 1 of MMDRFuse: ``1/2 sum_i || A(T_i) - A(S_i) ||_2``, averaged over the batch.
 
     ``i`` runs over the aligned pairs: the 4-channel features and the 1-channel outputs (pass
     only the outputs when the teacher has no features; the 1/2 stays, as in the paper).

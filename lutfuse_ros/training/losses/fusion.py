@@ -30,7 +30,7 @@ def sobel_gradient_magnitude(image: torch.Tensor, eps: float = 1e-10) -> torch.T
 
 def intensity_max_loss(output: torch.Tensor, infrared: torch.Tensor, visible: torch.Tensor,
                        ) -> torch.Tensor:
-    """MMDRFuse Eq. 2: ``mean |O - max(IR, VIS)|``; 0 when the output is the maximum."""
+    """Eq. 2 of MMDRFuse: ``mean |O - max(IR, VIS)|``; 0 when the output is the maximum."""
     return (output - torch.maximum(infrared, visible)).abs().mean()
 
 
@@ -54,7 +54,7 @@ def gradient_max_target(infrared: torch.Tensor, visible: torch.Tensor,
 
 def gradient_max_loss(output: torch.Tensor, infrared: torch.Tensor, visible: torch.Tensor,
                       target: str = "max_of_gradients") -> torch.Tensor:
-    """MMDRFuse Eq. 3: mean squared difference of the output's gradient and the target's.
+    """Eq. 3 of MMDRFuse: mean squared difference of the output's gradient and the target's.
 
     Returns:
         Scalar >= 0; 0 when the output's Sobel magnitude equals :func:`gradient_max_target`.

@@ -124,7 +124,7 @@ def load_vgg19(weights_path: str | os.PathLike | None, imagenet_normalise: bool 
 
 def perceptual_max_loss(output_features: list[torch.Tensor], ir_features: list[torch.Tensor],
                         vi_features: list[torch.Tensor]) -> torch.Tensor:
-    """MMDRFuse Eq. 4: mean over depths of MSE(phi(O), max(phi(IR), phi(VIS))).
+    """Eq. 4 of MMDRFuse: mean over depths of MSE(phi(O), max(phi(IR), phi(VIS))).
 
     Args:
         output_features: :class:`VGG19Features` output of the fused image.
