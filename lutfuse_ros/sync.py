@@ -214,8 +214,12 @@ class ApproximateTimePairer:
             return len(self._visible.queue), len(self._thermal.queue)
 
     def queued_frames(self) -> list[tuple[str, int, Any]]:
-        """Frames waiting for a partner, ``(stream, stamp_ns as given, item)``, in matching
-        order; a synchroniser that replaces this one re-adds them, so none is lost."""
+        """Frames waiting for a partner, in matching order.
+
+        Returns:
+            ``(stream, stamp_ns as given, item)`` per frame; a synchroniser that replaces this
+            one re-adds them, so none is lost.
+        """
         with self._lock:
             frames = [(frame.match_ns, stream, frame.stamp_ns, frame.item)
                       for stream, queue in (("visible", self._visible.queue),

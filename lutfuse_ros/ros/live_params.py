@@ -45,8 +45,12 @@ def deferred(names: Iterable[str]) -> list[str]:
 
 def settings_to_apply(current: NodeSettings, candidate: NodeSettings, *,
                       new_model: bool) -> NodeSettings:
-    """The settings to run with: ``candidate`` except deferred (and, without a new model,
-    model) fields, which keep their ``current`` values."""
+    """Build the settings to run with after a change.
+
+    Returns:
+        ``candidate``, except the deferred fields (and, without a new model, the model
+        fields), which keep their ``current`` values.
+    """
     kept = DEFERRED_FIELDS + (() if new_model else _MODEL_FIELDS)
     return replace(candidate, **{field: getattr(current, field) for field in kept})
 

@@ -135,7 +135,7 @@ class NodeSettings:
     output: OutputSettings
     pipeline: PipelineConfig
     diagnostics: DiagnosticsSettings
-    input: InputSettings
+    input: InputSettings  # noqa: A003 (the input.* parameters' name)
 
 
 def parse_settings(values: Mapping[str, Any], *, fill_defaults: bool = False) -> NodeSettings:

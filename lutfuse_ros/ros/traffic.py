@@ -45,8 +45,10 @@ COMPRESSED_CORRUPTIONS = ("truncated_jpeg", "not_an_image", "corrupt_jpeg")
 
 
 def synthetic_camera_info(width: int, height: int):
-    """A pinhole ``sensor_msgs/CameraInfo`` for ``width`` x ``height`` images (no distortion,
-    focal length = width, principal point a little off centre)."""
+    """Build a pinhole ``sensor_msgs/CameraInfo`` for ``width`` x ``height`` images.
+
+    No distortion, focal length = width, principal point a little off centre.
+    """
     from sensor_msgs.msg import CameraInfo
 
     fx = fy = float(width)

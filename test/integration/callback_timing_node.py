@@ -1,5 +1,7 @@
-"""The real fusion node, with the entry time of every camera callback and the start and end of
-every model swap recorded, for the test that model swaps do not stall the cameras.
+"""The real fusion node with camera callbacks and model swaps timed.
+
+The entry time of every camera callback and the start and end of every model swap are
+recorded, for the test that model swaps do not stall the cameras.
 
 ``python callback_timing_node.py OUT_JSON --ros-args ...`` runs
 :func:`lutfuse_ros.ros.node.main` unchanged except that

@@ -23,8 +23,11 @@ _NS_PER_S = 1_000_000_000
 
 @dataclass(frozen=True)
 class Output:
-    """One fused image received: its stamp, content index sent, a digest of its pixels, and
-    its encoding, size and arrival time (``time.monotonic``)."""
+    """One fused image received.
+
+    Its stamp, content index sent, a digest of its pixels, and its encoding, size and arrival
+    time (``time.monotonic``).
+    """
 
     stamp_ns: int
     content: int

@@ -85,8 +85,11 @@ class RosGraph:
 
     def start(self, name: str, command: list[str], drop_env: tuple[str, ...] = (),
               ) -> subprocess.Popen:
-        """Start a process with its output in ``<tmp>/<name>.log``; environment variables
-        whose names start with a prefix in ``drop_env`` are removed for it."""
+        """Start a process with its output in ``<tmp>/<name>.log``.
+
+        Environment variables whose names start with a prefix in ``drop_env`` are removed
+        for it.
+        """
         log = open(self.tmp / f"{name}.log", "wb")
         env = {key: value for key, value in self.env.items() if not key.startswith(drop_env)} \
             if drop_env else self.env
@@ -130,8 +133,10 @@ class RosGraph:
     def traffic(self, role: str, name: str, *options: str, timeout: float = 120.0,
                 global_options: tuple[str, ...] = (), drop_env: tuple[str, ...] = (),
                 ) -> subprocess.Popen:
-        """Start ``python -m lutfuse_ros.ros.traffic [global_options] <role>`` in this graph
-        (``drop_env``: see :meth:`start`)."""
+        """Start ``python -m lutfuse_ros.ros.traffic [global_options] <role>`` in this graph.
+
+        ``drop_env``: see :meth:`start`.
+        """
         command = [sys.executable, "-m", "lutfuse_ros.ros.traffic", "--timeout", str(timeout),
                    *global_options, role, *options, *self.ros_args()]
         return self.start(name, command, drop_env)

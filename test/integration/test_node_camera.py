@@ -1,6 +1,8 @@
-"""What a ROS camera pipeline expects of the node, each in a real graph of processes:
+"""What a ROS camera pipeline expects of the node, each in a real graph of processes.
+
 ``fused/camera_info`` that matches every fused image, compressed camera input, and no
-fusion while nobody listens."""
+fusion while nobody listens.
+"""
 
 from __future__ import annotations
 
@@ -152,9 +154,12 @@ def test_no_fusion_without_a_subscriber_and_no_gap_after_the_first_one(ros_graph
 
 
 def test_default_middleware_camera_sends_jpeg_and_camera_info(ros_graph):
-    """The issue's re-run: a camera in another process with the middleware's defaults (no
-    Fast DDS profile variables), reliable, 640x480 JPEG on visible/image/compressed, raw
-    thermal and visible/camera_info; the node with input.visible_transport compressed."""
+    """Run the issue's re-run: a default-middleware JPEG camera with camera_info.
+
+    A camera in another process with the middleware's defaults (no Fast DDS profile
+    variables), reliable, 640x480 JPEG on visible/image/compressed, raw thermal and
+    visible/camera_info; the node with input.visible_transport compressed.
+    """
     ros_graph.start_node({**BASE, "input": {"visible_transport": "compressed"},
                           "qos": {"input": "reliable"}})
     ros_graph.wait_until_active()
@@ -177,8 +182,8 @@ def test_default_middleware_camera_sends_jpeg_and_camera_info(ros_graph):
     published = json.loads((tmp / "published.json").read_text())["pairs"]
     sent = {pair["stamp_ns"] for pair in published}
     images, infos = load_recording(image_out), np.load(info_out)
-    fused = [(int(stamp), int(size)) for stamp, size in zip(images.stamp_ns,
-                                                           np.load(image_out)["bytes"])
+    image_bytes = np.load(image_out)["bytes"]
+    fused = [(int(stamp), int(size)) for stamp, size in zip(images.stamp_ns, image_bytes)
              if int(stamp) in sent]
     info_by_stamp = {int(stamp): tuple(size) for stamp, size in zip(infos["stamp_ns"],
                                                                     infos["size"])}

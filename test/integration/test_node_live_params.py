@@ -1,6 +1,9 @@
-"""Live parameters in a real graph: changes that need no new model apply while the node is
-active (validated like at configure, no pair lost), model swaps load off the executor so the
-camera callbacks keep being served, and configure warms the model up like a swap does."""
+"""Live parameters in a real graph.
+
+Changes that need no new model apply while the node is active (validated like at configure,
+no pair lost), model swaps load off the executor so the camera callbacks keep being served,
+and configure warms the model up like a swap does.
+"""
 
 from __future__ import annotations
 
@@ -117,9 +120,10 @@ def test_model_swaps_load_off_the_executor_and_cameras_keep_being_served(ros_gra
     recorded = json.loads(timings.read_text())
     times = np.array([t for t, _ in recorded["callbacks"]])
     report = []
-    for start, end, swap_thread in recorded["swaps"]:
+    for start, end, _ in recorded["swaps"]:
         inside = times[(times > start) & (times < end)]
-        around = times[(times >= times[times <= start].max()) & (times <= times[times >= end].min())]
+        before, after = times[times <= start].max(), times[times >= end].min()
+        around = times[(times >= before) & (times <= after)]
         gap_ms = float(np.diff(around).max()) * 1e3
         report.append((round((end - start) * 1e3), len(inside), round(gap_ms, 1)))
     print(f"model swaps (duration ms, camera callbacks during it, largest callback gap ms; "

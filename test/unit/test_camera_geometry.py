@@ -1,5 +1,8 @@
-"""Intrinsics of the fused image: a point projected with the fused camera model lands where
-the alignment really moved the visible pixels (measured on rendered images, not formulas)."""
+"""Intrinsics of the fused image.
+
+A point projected with the fused camera model lands where the alignment really moved the
+visible pixels (measured on rendered images, not formulas).
+"""
 
 from __future__ import annotations
 

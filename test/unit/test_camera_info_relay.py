@@ -1,5 +1,8 @@
-"""``visible/camera_info`` -> ``fused/camera_info`` without a graph: which message is used,
-the fused header and size, and nothing for a camera_info that does not fit the image."""
+"""``visible/camera_info`` -> ``fused/camera_info`` without a graph.
+
+Which message is used, the fused header and size, and nothing for a camera_info that does
+not fit the image.
+"""
 
 from __future__ import annotations
 

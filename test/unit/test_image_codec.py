@@ -1,5 +1,8 @@
-"""JPEG/PNG decoding for compressed camera input: layouts, 16-bit thermal, and every way a
-payload can be broken is refused with a reason (never a silent half-gray image)."""
+"""JPEG/PNG decoding for compressed camera input.
+
+Layouts, 16-bit thermal, and every way a payload can be broken is refused with a reason
+(never a silent half-gray image).
+"""
 
 from __future__ import annotations
 
