@@ -140,7 +140,9 @@ class StepSlot:
 
     A swap never waits for the pair in progress: it installs the new step at once (the next
     pair uses it) and retires the previous one (``retire(previous)``, for example closing its
-    backend) as soon as no pair uses it any more, on the thread that finishes that pair.
+    backend) as soon as no pair uses that step's backend any more, on the thread that
+    finishes the last such pair. Steps built by a live parameter change share their
+    predecessor's backend, so in-use counts are kept per backend.
 
     Args:
         step: the initial step.
@@ -149,12 +151,12 @@ class StepSlot:
     def __init__(self, step: FusionStep) -> None:
         self._step = step
         self._lock = threading.Lock()
-        self._users: dict[int, int] = {}  # id(step) -> pairs in progress with it
+        self._users: dict[int, int] = {}  # id(backend) -> pairs in progress with it
         self._retiring: dict[int, tuple[FusionStep, Callable[[FusionStep], None]]] = {}
 
     @property
     def step(self) -> FusionStep:
-        """The current step, for reading its settings; fuse through :meth:`use`."""
+        """The current step (for reading its settings; fuse through :meth:`use`)."""
         return self._step
 
     @contextmanager
@@ -162,31 +164,37 @@ class StepSlot:
         """Hold the current step for one pair; a swap meanwhile retires it after the block."""
         with self._lock:
             step = self._step
-            self._users[id(step)] = self._users.get(id(step), 0) + 1
+            key = id(step.pipeline.backend)
+            self._users[key] = self._users.get(key, 0) + 1
         try:
             yield step
         finally:
             with self._lock:
-                left = self._users[id(step)] - 1
-                self._users[id(step)] = left
-                retiring = self._retiring.pop(id(step), None) if left == 0 else None
-                if left == 0:
-                    del self._users[id(step)]
+                self._users[key] -= 1
+                retiring = None
+                if self._users[key] == 0:
+                    del self._users[key]
+                    retiring = self._retiring.pop(key, None)
             if retiring is not None:
                 retiring[1](retiring[0])
 
     def swap(self, step: FusionStep,
              retire: Callable[[FusionStep], None] | None = None) -> FusionStep:
-        """Install ``step`` now; ``retire(previous)`` once no pair uses the previous one.
+        """Install ``step`` now; ``retire(previous)`` once no pair uses its backend.
+
+        ``retire`` is not called when ``step`` runs on the previous step's backend.
 
         Returns:
-            The previous step (still in use by the pair in progress, if any).
+            The previous step (possibly still in use by the pair in progress).
         """
         with self._lock:
             previous, self._step = self._step, step
-            in_use = self._users.get(id(previous), 0) > 0
-            if in_use and retire is not None:
-                self._retiring[id(previous)] = (previous, retire)
-        if not in_use and retire is not None:
+            key = id(previous.pipeline.backend)
+            if retire is None or key == id(step.pipeline.backend):
+                return previous
+            in_use = self._users.get(key, 0) > 0
+            if in_use:
+                self._retiring[key] = (previous, retire)
+        if not in_use:
             retire(previous)
         return previous

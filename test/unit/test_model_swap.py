@@ -113,6 +113,33 @@ def test_slot_swap_is_immediate_and_retires_the_old_step_after_the_pair_in_progr
     second.pipeline.close()
 
 
+def test_slot_retires_a_backend_only_when_no_step_sharing_it_is_in_use():
+    from lutfuse_ros.ros.live_params import restep
+
+    settings = settings_for("lutfuse-mini")
+    first, other = load_step(settings), load_step(settings_for("lutfuse-mmlut"))
+    slot = StepSlot(first)
+    in_use, release, retired = threading.Event(), threading.Event(), []
+
+    def worker() -> None:
+        with slot.use():
+            in_use.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert in_use.wait(10)
+    shared = restep(first, settings)  # a live change: same backend, never retired
+    assert slot.swap(shared, retire=retired.append) is first and retired == []
+    # A model swap right after it: the old backend is still fusing the pair in progress.
+    assert slot.swap(other, retire=retired.append) is shared and retired == []
+    release.set()
+    thread.join(10)
+    assert retired == [shared]
+    first.pipeline.close()
+    other.pipeline.close()
+
+
 @pytest.fixture
 def configured_node():
     """A real FusionNode in its own context, configured (not active), lutfuse-mini on torch."""
