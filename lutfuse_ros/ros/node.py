@@ -101,8 +101,7 @@ class FusionNode(LifecycleNode):
             return _FAILURE
         qos = self._settings.qos
         self.get_logger().info(
-            f"active: {self.resolve_topic_name('visible/image')} + "
-            f"{self.resolve_topic_name('thermal/image')} -> "
+            f"active: {' + '.join(self._session.input_topics)} -> "
             f"{self.resolve_topic_name('fused/image')} (QoS in {qos.input}/{qos.input_depth}, "
             f"out {qos.output}/{qos.output_depth})")
         return super().on_activate(state)

@@ -126,6 +126,12 @@ class ActiveSession:
         return self._statistics
 
     @property
+    def input_topics(self) -> tuple[str, str]:
+        """Resolved names of the visible and thermal topics subscribed to."""
+        return tuple(self._node.resolve_topic_name(camera.topic)
+                     for camera in self._inputs.values())
+
+    @property
     def last_good_pair(self) -> tuple[Image, Image] | None:
         """``(visible, thermal)`` messages of the last pair fused successfully (or None)."""
         return self._last_good
@@ -258,7 +264,7 @@ class ActiveSession:
 
     def _check_streams(self) -> None:
         for stream, seconds in self._faults.streams.check():
-            topic = self._node.resolve_topic_name(f"{stream}/image")
+            topic = self._node.resolve_topic_name(self._inputs[stream].topic)
             self._warn(f"{stream} stream silent for {seconds:.1f} s (no image on {topic}); "
                        "fusion paused until it resumes")
 
