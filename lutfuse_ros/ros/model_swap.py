@@ -32,7 +32,7 @@ from lutfuse_ros.ros.fusion_step import FusionStep
 from lutfuse_ros.ros.settings import NodeSettings
 
 #: Parameters that choose the model and its runtime: setting one while the node is
-#: configured loads and swaps the model at once; the others wait for the next configure.
+#: configured loads and swaps the model at once (the others: lutfuse_ros.ros.live_params).
 MODEL_PARAMETERS = ("artifact", "backend", "device", "backend_threads", "backend_options")
 _WARM_UP_SIZE = (64, 48)  # width, height of the synthetic warm-up pair
 
