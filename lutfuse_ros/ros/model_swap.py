@@ -156,7 +156,7 @@ class StepSlot:
 
     @property
     def step(self) -> FusionStep:
-        """The current step (for reading its settings; fuse through :meth:`use`)."""
+        """The current fusion step, to read its settings (fuse through :meth:`use`)."""
         return self._step
 
     @contextmanager
@@ -180,7 +180,7 @@ class StepSlot:
 
     def swap(self, step: FusionStep,
              retire: Callable[[FusionStep], None] | None = None) -> FusionStep:
-        """Install ``step`` now; ``retire(previous)`` once no pair uses its backend.
+        """Install ``step`` now and retire the previous step once no pair uses its backend.
 
         ``retire`` is not called when ``step`` runs on the previous step's backend.
 
