@@ -193,6 +193,11 @@ def test_node_swaps_on_a_valid_artifact_parameter_and_refuses_a_missing_one(conf
     result = node.set_parameters([Parameter("output.encoding", value="mono8")])[0]
     assert result.successful and node._slot.step.output.encoding == "mono8"
     assert node._slot.step.pipeline.backend is backend  # no model reload
+    result = node.set_parameters([Parameter("output.compressed", value="png")])[0]
+    assert result.successful and node._slot.step.compresses
+    result = node.set_parameters([Parameter("alignment.homography", value=[0.0] * 9)])[0]
+    assert not result.successful and "'alignment.homography'" in result.reason
+    assert node._slot.step.pipeline.config.alignment.mode == "none"
 
 
 def test_reload_service_reads_the_replaced_file_or_keeps_the_old_model(configured_node,
