@@ -46,6 +46,12 @@ ARGUMENTS = (
     ("visible_topic", "visible/image", "visible camera image topic"),
     ("thermal_topic", "thermal/image", "thermal camera image topic"),
     ("fused_topic", "fused/image", "fused image topic (its compressed form: <topic>/compressed)"),
+    ("visible_camera_info_topic", "visible/camera_info", "visible camera's CameraInfo topic"),
+    ("fused_camera_info_topic", "fused/camera_info", "CameraInfo of the fused image"),
+    ("visible_transport", "", "raw or compressed (<visible_topic>/compressed); empty keeps the "
+     "params file's"),
+    ("thermal_transport", "", "raw or compressed (<thermal_topic>/compressed); empty keeps the "
+     "params file's"),
     ("fastdds_profile", _share("config", "fastdds_profile.xml"),
      "Fast DDS profile to export when no transport variable is set; empty: none"),
 )
@@ -71,6 +77,9 @@ def _launch_setup(context):
             overrides[name] = value(name)
     if value("autostart"):
         overrides["autostart"] = _is_true(value("autostart"))
+    for stream in ("visible", "thermal"):
+        if value(f"{stream}_transport"):
+            overrides[f"input.{stream}_transport"] = value(f"{stream}_transport")
     fused = value("fused_topic")
     actions.append(Node(
         package=PACKAGE, executable="fusion_node", name="fusion_node",
@@ -79,7 +88,11 @@ def _launch_setup(context):
         remappings=[("visible/image", value("visible_topic")),
                     ("thermal/image", value("thermal_topic")),
                     ("fused/image", fused),
-                    ("fused/image/compressed", f"{fused}/compressed")]))
+                    ("fused/image/compressed", f"{fused}/compressed"),
+                    ("visible/image/compressed", f"{value('visible_topic')}/compressed"),
+                    ("thermal/image/compressed", f"{value('thermal_topic')}/compressed"),
+                    ("visible/camera_info", value("visible_camera_info_topic")),
+                    ("fused/camera_info", value("fused_camera_info_topic"))]))
     return actions
 
 

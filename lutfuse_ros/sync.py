@@ -213,6 +213,21 @@ class ApproximateTimePairer:
         with self._lock:
             return len(self._visible.queue), len(self._thermal.queue)
 
+    def queued_frames(self) -> list[tuple[str, int, Any]]:
+        """Frames waiting for a partner, in matching order.
+
+        Returns:
+            ``(stream, stamp_ns as given, item)`` per frame; a synchroniser that replaces this
+            one re-adds them, so none is lost.
+        """
+        with self._lock:
+            frames = [(frame.match_ns, stream, frame.stamp_ns, frame.item)
+                      for stream, queue in (("visible", self._visible.queue),
+                                            ("thermal", self._thermal.queue))
+                      for frame in queue]
+        return [(stream, stamp_ns, item) for _, stream, stamp_ns, item in
+                sorted(frames, key=operator.itemgetter(0))]
+
     def add_visible(self, stamp_ns: int | None, item: Any) -> list[MatchedPair]:
         """Add a visible frame.
 

@@ -33,7 +33,8 @@ LEVEL_NAMES = {OK: "OK", WARN: "WARN", ERROR: "ERROR"}
 _MAX_SAMPLES = 20_000  # latency samples kept per window (far above rate x period)
 _LATENCY_KINDS = ("pipeline", "node", "overhead", "queue", "handling")
 _COUNTED_EVENTS = ("visible", "thermal", "rejected_visible", "rejected_thermal", "pairs",
-                   "rate_limited", "published", "failed")
+                   "rate_limited", "published", "failed", "idle", "undecodable_visible",
+                   "undecodable_thermal")
 
 
 @dataclass
@@ -71,7 +72,9 @@ class NodeStatistics:
 
         Events: ``visible``, ``thermal`` (messages in), ``rejected_visible``,
         ``rejected_thermal`` (bad messages dropped), ``pairs`` (synchronised),
-        ``rate_limited``, ``failed`` (a pair whose fusion raised).
+        ``rate_limited``, ``failed`` (a pair whose fusion raised), ``idle`` (a pair not fused
+        because nobody subscribes to an output), ``undecodable_visible``,
+        ``undecodable_thermal`` (a compressed image that did not decode; its pair dropped).
         """
         with self._lock:
             self._window.counts[event] += 1
@@ -114,7 +117,7 @@ class NodeStatistics:
             totals = dict(self._totals)
         seconds = max(self._clock() - window.started, 1e-9)
         rates = {name: window.counts[name] / seconds
-                 for name in ("visible", "thermal", "pairs", "published")}
+                 for name in ("visible", "thermal", "pairs", "published", "idle")}
         values = {"window (s)": f"{seconds:.2f}",
                   "visible rate (Hz)": f"{rates['visible']:.2f}",
                   "thermal rate (Hz)": f"{rates['thermal']:.2f}",
@@ -148,7 +151,8 @@ def _assess(rates: dict[str, float], counts: dict[str, int], warn_fraction: floa
     if pairs == 0:
         return WARN, "images arrive on both topics but none pair up (check sync.slop and " \
                      "sync.thermal_offset)"
-    expected = min(pairs, max_rate) if max_rate > 0 else pairs
+    wanted = pairs - rates["idle"]
+    expected = min(wanted, max_rate) if max_rate > 0 else wanted
     problems = []
     if rates["published"] < warn_fraction * expected:
         problems.append(f"output {rates['published']:.1f} Hz < {warn_fraction:g} x expected "
@@ -158,8 +162,13 @@ def _assess(rates: dict[str, float], counts: dict[str, int], warn_fraction: floa
     rejected = counts["rejected_visible"] + counts["rejected_thermal"]
     if rejected:
         problems.append(f"{rejected} bad image(s) dropped")
+    undecodable = counts["undecodable_visible"] + counts["undecodable_thermal"]
+    if undecodable:
+        problems.append(f"{undecodable} compressed image(s) did not decode")
     if problems:
         return WARN, "; ".join(problems)
+    if counts["idle"] and not counts["published"]:
+        return OK, "idle: no subscriber on the fused outputs, pairs are not fused"
     return OK, f"fusing at {rates['published']:.1f} Hz"
 
 

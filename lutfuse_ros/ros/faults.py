@@ -181,6 +181,11 @@ class FaultMonitor:
         self._events: list[Fault] = []
         self._totals = {"clock_jumps": 0, "model swaps": 0, "model swaps refused": 0}
 
+    def retune(self, stream_timeout: float, error_after_failures: int) -> None:
+        """Apply new thresholds (live parameter change); counts and state are kept."""
+        self.streams._timeout = stream_timeout
+        self.failures._error_after = error_after_failures
+
     def clock_jump(self, stream: str, newest_ns: int, stamp_ns: int) -> str:
         """Record a clock jump back on ``stream``; return the text to log."""
         message = (f"clock jumped back by {(newest_ns - stamp_ns) / 1e9:.3f} s on the {stream} "

@@ -80,7 +80,8 @@ class _Input:
     """One input topic: its callback, subscription and what it was matched to."""
 
     topic: str
-    callback: Callable[[Image], None]
+    callback: Callable[[Any], None]
+    message_type: type = Image
     subscription: Any = None
     reliability: Any = None
     publishers: tuple = ()
@@ -95,6 +96,10 @@ class InputSubscriptions:
         depth: KEEP_LAST depth (``qos.input_depth``).
         callbacks: stream name -> ``(relative topic, callback(msg, message_info))``; the
             info is rclpy's ``MessageInfo`` (None with an rclpy that has none).
+        message_types: stream name -> message class (``sensor_msgs/Image`` where absent;
+            ``sensor_msgs/CompressedImage`` for a compressed camera).
+        callback_group: rclpy callback group of the subscriptions and the timer (None: the
+            node's default).
         on_rematch: called with ``(stream, message)`` after a subscription was re-created
             or first matched to publishers (for the log).
         on_lost: called with ``(stream, count)`` when the middleware reports samples lost on
@@ -105,13 +110,18 @@ class InputSubscriptions:
     def __init__(self, node: Any, preset: str, depth: int,
                  callbacks: dict[str, tuple[str, Callable[[Image, Any], None]]],
                  on_rematch: Callable[[str, str], None] | None = None,
-                 on_lost: Callable[[str, int], None] | None = None) -> None:
+                 on_lost: Callable[[str, int], None] | None = None,
+                 message_types: dict[str, type] | None = None,
+                 callback_group: Any = None) -> None:
         self._node = node
+        self._group = callback_group
         self._on_lost = on_lost
         self._preset = preset
         self._depth = depth
         self._on_rematch = on_rematch
-        self._inputs = {stream: _Input(topic, _with_message_info(callback))
+        types = message_types or {}
+        self._inputs = {stream: _Input(topic, _with_message_info(callback),
+                                       types.get(stream, Image))
                         for stream, (topic, callback) in callbacks.items()}
         self._timer = None
         fixed = None if preset == AUTO_PRESET else make_qos(preset, depth)
@@ -123,7 +133,8 @@ class InputSubscriptions:
         self._graph_changed = False
         self._ticks = 0
         self._ticks_per_look = max(1, round(MATCH_PERIOD_S / EVENT_CHECK_PERIOD_S))
-        self._timer = node.create_timer(EVENT_CHECK_PERIOD_S, self._tick)
+        self._timer = node.create_timer(EVENT_CHECK_PERIOD_S, self._tick,
+                                        callback_group=callback_group)
 
     @property
     def matching(self) -> bool:
@@ -194,7 +205,8 @@ class InputSubscriptions:
 
     def _subscribe(self, stream: str, entry: _Input, qos: QoSProfile) -> None:
         entry.subscription = self._node.create_subscription(
-            Image, entry.topic, entry.callback, qos, event_callbacks=self._event_callbacks(stream))
+            entry.message_type, entry.topic, entry.callback, qos,
+            event_callbacks=self._event_callbacks(stream), callback_group=self._group)
         entry.reliability = qos.reliability
 
     def _event_callbacks(self, stream: str) -> Any:

@@ -10,12 +10,19 @@ Topics (relative, remappable): ``visible/image`` and ``thermal/image`` in, ``fus
 
 With the parameter ``autostart`` (default true) :func:`main` configures and activates the node
 itself, so ``ros2 run lutfuse_ros fusion_node`` and ``lutfuse node`` work without a lifecycle
-manager. Parameter changes take effect at the next ``configure``, except the model parameters
-(:data:`~lutfuse_ros.ros.model_swap.MODEL_PARAMETERS`): setting one of them while the node is
-configured loads the new model, proves it with a warm-up fuse and swaps it in atomically, or
-refuses the change with the reason and keeps the old model. The service ``~/reload_model``
-(``std_srvs/Trigger``) reloads the artifact from its current path the same way (a model file
-replaced on disk).
+manager. While the node is configured, parameter changes apply at once
+(:mod:`lutfuse_ros.ros.live_params`): sync, output, thermal, alignment and diagnostics
+parameters are validated like at configure and applied to the next pair; setting a model
+parameter (:data:`~lutfuse_ros.ros.model_swap.MODEL_PARAMETERS`) loads the new model on a
+loader thread, proves it with a warm-up fuse and swaps it in atomically, or refuses the change
+with the reason and keeps the old model. The service ``~/reload_model`` (``std_srvs/Trigger``)
+reloads the artifact from its current path the same way (a model file replaced on disk). QoS,
+input transports, ``use_cv_bridge`` and ``autostart`` take effect at the next ``configure``.
+Configure warms the model up the same way, so a model that cannot fuse fails configure.
+
+The camera subscriptions and timers have a callback group of their own; :func:`main` spins a
+two-thread executor, so they keep being served while a parameter or service callback waits
+for a model load.
 """
 
 from __future__ import annotations
@@ -26,13 +33,14 @@ from typing import Any
 
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from std_srvs.srv import Trigger
 
 from lutfuse_ros.errors import ConfigError, LutfuseError
-from lutfuse_ros.ros.model_swap import (MODEL_PARAMETERS, StepSlot, build_pipeline,
-                                        describe_model, load_step, make_step, model_settings)
+from lutfuse_ros.ros.live_params import deferred, restep, settings_to_apply
+from lutfuse_ros.ros.model_swap import MODEL_PARAMETERS, StepSlot, describe_model, load_step
 from lutfuse_ros.ros.params import SPECS, check_value, declare_node_parameters, \
     node_parameter_values
 from lutfuse_ros.ros.session import ActiveSession
@@ -59,6 +67,7 @@ class FusionNode(LifecycleNode):
         self._slot: StepSlot | None = None
         self._session: ActiveSession | None = None
         self._swap_lock = threading.Lock()
+        self._camera_group = MutuallyExclusiveCallbackGroup()
         self._reload_service = self.create_service(Trigger, "~/reload_model",
                                                    self._on_reload_model)
 
@@ -73,26 +82,26 @@ class FusionNode(LifecycleNode):
             if self._rejected_overrides:
                 raise ConfigError("; ".join(self._rejected_overrides.values()))
             settings = parse_settings(node_parameter_values(self))
-            pipeline = build_pipeline(settings)
+            step = _off_executor(load_step, settings)
         except LutfuseError as error:
             self.get_logger().error(f"configure failed: {error}")
             return _FAILURE
         self._settings = settings
-        self._slot = StepSlot(make_step(settings, pipeline))
+        self._slot = StepSlot(step)
         self.get_logger().info(f"configured: model {describe_model(self._slot.step)}")
         return _SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Open the topics and start the worker."""
         try:
-            self._session = ActiveSession(self, self._settings, self._slot)
+            self._session = ActiveSession(self, self._settings, self._slot,
+                                          callback_group=self._camera_group)
         except LutfuseError as error:
             self.get_logger().error(f"activate failed: {error}")
             return _FAILURE
         qos = self._settings.qos
         self.get_logger().info(
-            f"active: {self.resolve_topic_name('visible/image')} + "
-            f"{self.resolve_topic_name('thermal/image')} -> "
+            f"active: {' + '.join(self._session.input_topics)} -> "
             f"{self.resolve_topic_name('fused/image')} (QoS in {qos.input}/{qos.input_depth}, "
             f"out {qos.output}/{qos.output_depth}); "
             + "; ".join(self._session.inputs.describe(s) for s in ("visible", "thermal")))
@@ -132,20 +141,55 @@ class FusionNode(LifecycleNode):
                                            else list(parameter.value))
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
-        names = {parameter.name for parameter in parameters}
-        if self._slot is not None and names & set(MODEL_PARAMETERS):
-            changed = {parameter.name: (list(parameter.value) if SPECS[parameter.name].is_array
-                                        else parameter.value)
-                       for parameter in parameters if parameter.name in SPECS}
-            swapped, message = self._swap_model_from(changed)
-            if not swapped:
+        changed = {parameter.name: (list(parameter.value) if SPECS[parameter.name].is_array
+                                    else parameter.value)
+                   for parameter in parameters if parameter.name in SPECS}
+        if self._slot is not None and changed:
+            with self._swap_lock:
+                applied, message = self._apply_change(changed)
+            if not applied:
                 return SetParametersResult(successful=False, reason=message)
         for parameter in parameters:
             self._rejected_overrides.pop(parameter.name, None)
-        if self._settings is not None and names - set(MODEL_PARAMETERS):
-            self.get_logger().info("parameter change accepted; it takes effect at the next "
-                                   "configure (deactivate, cleanup, configure, activate)")
         return SetParametersResult(successful=True)
+
+    def _apply_change(self, changed: dict[str, Any]) -> tuple[bool, str]:
+        """Validate a change of a configured node like configure does, then apply it.
+
+        Model parameters load and swap a model; live ones take effect with the next pair;
+        deferred ones wait for the next configure.
+
+        Returns:
+            ``(True, what happened)`` or ``(False, why nothing changed)``.
+        """
+        try:
+            candidate = parse_settings({**node_parameter_values(self), **changed})
+        except LutfuseError as error:
+            return False, str(error)
+        if set(changed) & set(MODEL_PARAMETERS):
+            return self._swap_model_locked(changed, candidate)
+        settings = settings_to_apply(self._settings, candidate, new_model=False)
+        message = "parameter change accepted"
+        if settings != self._settings:
+            try:
+                step = restep(self._slot.step, settings)
+            except LutfuseError as error:
+                return False, str(error)
+            self._install(settings, step, retire=None)
+            message = f"applied live: {', '.join(sorted(changed))}"
+            self.get_logger().info(message)
+        later = deferred(changed)
+        if later:
+            self.get_logger().info(f"{', '.join(later)}: takes effect at the next configure "
+                                   "(deactivate, cleanup, configure, activate)")
+        return True, message
+
+    def _install(self, settings: NodeSettings, step: Any, retire: Any) -> None:
+        """Put ``step`` in the slot and ``settings`` in force (session included)."""
+        self._slot.swap(step, retire=retire)
+        self._settings = settings
+        if self._session is not None:
+            self._session.apply_settings(settings)
 
     def _on_reload_model(self, request: Trigger.Request, response: Trigger.Response,
                          ) -> Trigger.Response:
@@ -168,27 +212,49 @@ class FusionNode(LifecycleNode):
         with self._swap_lock:
             return self._swap_model_locked(changed)
 
-    def _swap_model_locked(self, changed: dict[str, Any]) -> tuple[bool, str]:
+    def _swap_model_locked(self, changed: dict[str, Any],
+                           candidate: NodeSettings | None = None) -> tuple[bool, str]:
         origin = (f"parameter change {sorted(changed)}" if changed else "reload_model")
         try:
-            candidate = parse_settings({**node_parameter_values(self), **changed})
-            settings = model_settings(self._settings, candidate)
+            if candidate is None:
+                candidate = parse_settings({**node_parameter_values(self), **changed})
+            settings = settings_to_apply(self._settings, candidate, new_model=True)
             sample = self._session.last_good_pair if self._session is not None else None
-            step = load_step(settings, sample)
+            step = _off_executor(load_step, settings, sample)
         except LutfuseError as error:
             reason = f"{origin} refused, the current model keeps running: {error}"
             self.get_logger().warning(reason)
             if self._session is not None:
                 self._session.model_refused(reason)
             return False, reason
-        previous = self._slot.swap(step)
-        previous.pipeline.close()
-        self._settings = settings
+        self._install(settings, step, retire=lambda previous: previous.pipeline.close())
         if self._session is not None:
             self._session.model_swapped(step)
         message = f"{origin}: now fusing with {describe_model(step)}"
         self.get_logger().info(message)
         return True, message
+
+
+def _off_executor(function: Any, *args: Any) -> Any:
+    """Run ``function(*args)`` on a loader thread and wait for it (its exception re-raised).
+
+    The waiting executor thread holds no lock the camera callbacks need, and the GIL is
+    released while it waits, so with a multi-threaded executor the cameras keep being served.
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = function(*args)
+        except BaseException as error:  # re-raised on the caller's thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, name="lutfuse-model-loader", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 def _autostart(node: FusionNode) -> bool:
@@ -224,7 +290,9 @@ def main(args: list[str] | None = None, *, transport_profile: bool = True) -> in
         if node.get_parameter("autostart").value and not _autostart(node):
             status = 1
         else:
-            executor = SingleThreadedExecutor()
+            # Two threads: the camera group keeps running while a parameter or service
+            # callback waits for a model load.
+            executor = MultiThreadedExecutor(num_threads=2)
             executor.add_node(node)
             executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

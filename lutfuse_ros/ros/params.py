@@ -100,6 +100,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     _S("sync.use_message_filters", BOOL,
        "opt-in: use message_filters.ApproximateTimeSynchronizer where installed (ignores "
        "sync.min_*_interval, counts no drops; default false: the package's own synchroniser)"),
+    _S("input.visible_transport", STRING, "raw: visible/image (sensor_msgs/Image); "
+       "compressed: visible/image/compressed (sensor_msgs/CompressedImage, JPEG or PNG, "
+       "decoded on the worker)", choices=("raw", "compressed")),
+    _S("input.thermal_transport", STRING, "the same for thermal/image (16-bit PNG keeps "
+       "radiometric counts)", choices=("raw", "compressed")),
     _S("qos.input", STRING, "QoS of the two image subscriptions: auto matches the reliability "
        "of the publishers found (reliable while there is none)",
        choices=("auto", "sensor_data", "reliable")),

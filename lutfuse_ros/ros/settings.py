@@ -44,6 +44,14 @@ class SyncSettings:
 
 
 @dataclass(frozen=True)
+class InputSettings:
+    """How each camera arrives: ``raw`` (``sensor_msgs/Image``) or ``compressed``."""
+
+    visible_transport: str
+    thermal_transport: str
+
+
+@dataclass(frozen=True)
 class QosSettings:
     """QoS presets (``sensor_data`` | ``reliable``) and KEEP_LAST depths."""
 
@@ -113,6 +121,7 @@ class NodeSettings:
         pipeline: pre/post-processing of :class:`~lutfuse_ros.pipeline.FusionPipeline`
             (always BGR colour order; ``mono`` output for ``mono8``).
         diagnostics: diagnostics settings.
+        input: camera transports.
     """
 
     autostart: bool
@@ -126,6 +135,7 @@ class NodeSettings:
     output: OutputSettings
     pipeline: PipelineConfig
     diagnostics: DiagnosticsSettings
+    input: InputSettings  # noqa: A003 (the input.* parameters' name)
 
 
 def parse_settings(values: Mapping[str, Any], *, fill_defaults: bool = False) -> NodeSettings:
@@ -182,6 +192,7 @@ def parse_settings(values: Mapping[str, Any], *, fill_defaults: bool = False) ->
                                         v["diagnostics.log_throttle"],
                                         v["diagnostics.stream_timeout"],
                                         v["diagnostics.error_after_failures"]),
+        input=InputSettings(v["input.visible_transport"], v["input.thermal_transport"]),
     )
 
 

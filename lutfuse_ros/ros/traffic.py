@@ -14,6 +14,11 @@ profile as the node does. They synchronise through marker files rather than fixe
 4. the publisher keeps its publishers until ``--linger-until`` exists (the recording), so
    the last samples are not discarded with them.
 
+``--visible-transport compressed`` publishes the visible images as JPEG on
+``visible/image/compressed`` (``--thermal-transport compressed``: thermal as PNG, 16-bit kept,
+on ``thermal/image/compressed``) and ``--camera-info`` a ``visible/camera_info`` with each
+visible image; ``record --type camera_info`` records CameraInfo messages.
+
 Visible stamps are the wall-clock publish time, so ``receive_ns - stamp_ns`` in the recording
 is the end-to-end latency on one host. The publisher's log (JSON) lists every measured pair:
 index, stamps, content index and whether (and how) it was corrupted on purpose.
@@ -35,6 +40,33 @@ WARMUP_FRAME_ID = "warmup"
 MEASURED_FRAME_ID = "camera"
 #: Ways ``--corrupt-every`` breaks a pair, used in turn.
 CORRUPTIONS = ("encoding", "size_mismatch", "truncated", "short_step")
+#: Ways it breaks a compressed visible image instead.
+COMPRESSED_CORRUPTIONS = ("truncated_jpeg", "not_an_image", "corrupt_jpeg")
+
+
+def synthetic_camera_info(width: int, height: int):
+    """Build a pinhole ``sensor_msgs/CameraInfo`` for ``width`` x ``height`` images.
+
+    No distortion, focal length = width, principal point a little off centre.
+    """
+    from sensor_msgs.msg import CameraInfo
+
+    fx = fy = float(width)
+    cx, cy = width / 2 + 3.25, height / 2 - 1.5
+    return CameraInfo(width=width, height=height, distortion_model="plumb_bob",
+                      d=[0.0] * 5, k=[fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0],
+                      r=[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+                      p=[fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0])
+
+
+def _corrupt_compressed(kind: str, msg) -> None:
+    data = bytes(msg.data)
+    if kind == "truncated_jpeg":
+        msg.data = data[:len(data) // 2]
+    elif kind == "not_an_image":
+        msg.data = b"this is not an image" * 10
+    else:  # corrupt_jpeg: signature and end marker intact, the entropy-coded data wrecked
+        msg.data = data[:20] + bytes(len(data) - 22) + data[-2:]
 
 
 def synthetic_pair(index: int, width: int, height: int, thermal_size: tuple[int, int] | None = None,
@@ -94,6 +126,9 @@ def run_publisher(args: argparse.Namespace, ros_args: list[str]) -> int:
     import rclpy
     from sensor_msgs.msg import Image
 
+    from sensor_msgs.msg import CompressedImage
+
+    from lutfuse_ros.image_codec import encode_image
     from lutfuse_ros.ros.conversions import array_to_image
     from lutfuse_ros.ros.qos import make_qos
 
@@ -106,21 +141,44 @@ def run_publisher(args: argparse.Namespace, ros_args: list[str]) -> int:
                                 args.visible_encoding),
                  array_to_image(t, thermal_encoding)) for v, t in contents]
     small = array_to_image(np.zeros((max(2, height // 2), max(2, width // 2)), np.uint8), "mono8")
+    transports = (args.visible_transport, args.thermal_transport)
+    encoded = [(encode_image(v, "jpeg", args.jpeg_quality) if transports[0] == "compressed"
+                else None, encode_image(t, "png") if transports[1] == "compressed" else None)
+               for v, t in contents]
+    camera_info = synthetic_camera_info(width, height) if args.camera_info else None
 
     def message_pair(content: int, frame_id: str, stamp_ns: int, thermal_ns: int):
         pair = []
-        for template, ns in zip(prepared[content], (stamp_ns, thermal_ns)):
-            msg = Image(height=template.height, width=template.width, encoding=template.encoding,
-                        is_bigendian=template.is_bigendian, step=template.step, data=template.data)
+        for index, ns in enumerate((stamp_ns, thermal_ns)):
+            template, data = prepared[content][index], encoded[content][index]
+            if data is not None:
+                msg = CompressedImage(format=("bgr8; jpeg compressed bgr8" if index == 0 else
+                                              f"{template.encoding}; png compressed "
+                                              f"{template.encoding}"), data=data)
+            else:
+                msg = Image(height=template.height, width=template.width,
+                            encoding=template.encoding, is_bigendian=template.is_bigendian,
+                            step=template.step, data=template.data)
             msg.header.frame_id, msg.header.stamp = frame_id, _stamp(ns)
             pair.append(msg)
         return pair
 
+    def publish(visible_msg, thermal_msg) -> None:
+        if camera_info_pub is not None:
+            camera_info.header = visible_msg.header
+            camera_info_pub.publish(camera_info)
+        visible_pub.publish(visible_msg)
+        thermal_pub.publish(thermal_msg)
+
     rclpy.init(args=ros_args)
     node = rclpy.create_node("lutfuse_traffic_publisher")
     qos = make_qos(args.qos, args.depth)
-    visible_pub = node.create_publisher(Image, "visible/image", qos)
-    thermal_pub = node.create_publisher(Image, "thermal/image", qos)
+    topic_types = [("image/compressed", CompressedImage) if transport == "compressed"
+                   else ("image", Image) for transport in transports]
+    visible_pub = node.create_publisher(topic_types[0][1], f"visible/{topic_types[0][0]}", qos)
+    thermal_pub = node.create_publisher(topic_types[1][1], f"thermal/{topic_types[1][0]}", qos)
+    camera_info_pub = (node.create_publisher(type(camera_info), "visible/camera_info", qos)
+                       if camera_info is not None else None)
     offset_ns, jitter_ns = int(args.thermal_offset * 1e9), int(args.thermal_jitter * 1e9)
     rng = np.random.default_rng(args.seed)
     log: list[dict] = []
@@ -138,9 +196,7 @@ def run_publisher(args: argparse.Namespace, ros_args: list[str]) -> int:
                     print("publisher: the recorder never became ready", file=sys.stderr)
                     return 3
                 now = time.time_ns()
-                visible_msg, thermal_msg = message_pair(0, WARMUP_FRAME_ID, now, now - offset_ns)
-                visible_pub.publish(visible_msg)
-                thermal_pub.publish(thermal_msg)
+                publish(*message_pair(0, WARMUP_FRAME_ID, now, now - offset_ns))
                 time.sleep(0.1)
         period, start = 1.0 / args.rate, time.monotonic() + 0.05
         for index in range(args.count):
@@ -154,10 +210,13 @@ def run_publisher(args: argparse.Namespace, ros_args: list[str]) -> int:
             visible_msg, thermal_msg = message_pair(content, MEASURED_FRAME_ID, now, thermal_ns)
             kind = "good"
             if args.corrupt_every and index % args.corrupt_every == args.corrupt_every - 1:
-                kind = CORRUPTIONS[(index // args.corrupt_every) % len(CORRUPTIONS)]
-                visible_msg, thermal_msg = _corrupt(kind, visible_msg, thermal_msg, small)
-            visible_pub.publish(visible_msg)
-            thermal_pub.publish(thermal_msg)
+                ways = COMPRESSED_CORRUPTIONS if transports[0] == "compressed" else CORRUPTIONS
+                kind = ways[(index // args.corrupt_every) % len(ways)]
+                if transports[0] == "compressed":
+                    _corrupt_compressed(kind, visible_msg)
+                else:
+                    visible_msg, thermal_msg = _corrupt(kind, visible_msg, thermal_msg, small)
+            publish(visible_msg, thermal_msg)
             log.append({"index": index, "stamp_ns": now, "thermal_stamp_ns": thermal_ns,
                         "content": content, "kind": kind, "published_ns": time.time_ns()})
     finally:
@@ -187,7 +246,7 @@ def run_recorder(args: argparse.Namespace, ros_args: list[str]) -> int:
     """Record messages until the publisher is done and the topic has gone quiet."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
-    from sensor_msgs.msg import CompressedImage, Image
+    from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
     from lutfuse_ros.ros.qos import make_qos
 
@@ -203,7 +262,13 @@ def run_recorder(args: argparse.Namespace, ros_args: list[str]) -> int:
         records["stamp_ns"].append(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec)
         records["receive_ns"].append(receive_ns)
         records["frame_id"].append(msg.header.frame_id)
-        records["bytes"].append(len(msg.data))
+        if args.type == "camera_info":
+            records["bytes"].append(0)
+            records.setdefault("size", []).append((msg.width, msg.height))
+            records.setdefault("k", []).append(list(msg.k))
+            records.setdefault("p", []).append(list(msg.p))
+        else:
+            records["bytes"].append(len(msg.data))
         if args.save_images and args.type == "image":
             from lutfuse_ros.ros.conversions import image_to_array
 
@@ -217,7 +282,8 @@ def run_recorder(args: argparse.Namespace, ros_args: list[str]) -> int:
 
     rclpy.init(args=ros_args)
     node = rclpy.create_node("lutfuse_traffic_recorder")
-    message_type = Image if args.type == "image" else CompressedImage
+    message_type = {"image": Image, "compressed": CompressedImage,
+                    "camera_info": CameraInfo}[args.type]
     node.create_subscription(message_type, args.topic, on_message, make_qos(args.qos, args.depth))
     if args.diagnostics:
         node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 50)
@@ -236,7 +302,8 @@ def run_recorder(args: argparse.Namespace, ros_args: list[str]) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        arrays = {key: np.asarray(value, dtype=np.int64 if key != "frame_id" else str)
+        dtypes = {"frame_id": str, "k": np.float64, "p": np.float64}
+        arrays = {key: np.asarray(value, dtype=dtypes.get(key, np.int64))
                   for key, value in records.items()}
         if images:
             arrays["images"] = np.stack(images) if len({i.shape for i in images}) == 1 \
@@ -271,7 +338,15 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--thermal-jitter", type=float, default=0.0,
                          help="uniform +- jitter of thermal stamps (s)")
     publish.add_argument("--corrupt-every", type=int, default=0,
-                         help=f"break every Nth pair, in turn: {', '.join(CORRUPTIONS)}")
+                         help=f"break every Nth pair, in turn: {', '.join(CORRUPTIONS)} "
+                              f"(compressed visible: {', '.join(COMPRESSED_CORRUPTIONS)})")
+    publish.add_argument("--visible-transport", choices=("raw", "compressed"), default="raw",
+                         help="compressed: JPEG on visible/image/compressed")
+    publish.add_argument("--thermal-transport", choices=("raw", "compressed"), default="raw",
+                         help="compressed: PNG on thermal/image/compressed")
+    publish.add_argument("--jpeg-quality", type=int, default=90)
+    publish.add_argument("--camera-info", action="store_true",
+                         help="also publish visible/camera_info with each visible image")
     publish.add_argument("--seed", type=int, default=0)
     publish.add_argument("--ready-file", action="append",
                          help="send warm-up pairs until this file exists (repeatable: all)")
@@ -282,7 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     publish.set_defaults(runner=run_publisher)
     record = roles.add_parser("record", help="record a topic into an .npz file")
     record.add_argument("--topic", default="fused/image")
-    record.add_argument("--type", choices=("image", "compressed"), default="image")
+    record.add_argument("--type", choices=("image", "compressed", "camera_info"),
+                        default="image")
     record.add_argument("--save-images", action="store_true", help="keep the decoded images")
     record.add_argument("--diagnostics", action="store_true", help="also record /diagnostics")
     record.add_argument("--ready-file", help="touch this file at the first message")

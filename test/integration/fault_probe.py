@@ -23,11 +23,18 @@ _NS_PER_S = 1_000_000_000
 
 @dataclass(frozen=True)
 class Output:
-    """One fused image received: its stamp, content index sent, and a digest of its pixels."""
+    """One fused image received.
+
+    Its stamp, content index sent, a digest of its pixels, and its encoding, size and arrival
+    time (``time.monotonic``).
+    """
 
     stamp_ns: int
     content: int
     digest: int
+    encoding: str = ""
+    size: tuple[int, int] = (0, 0)
+    received: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -52,11 +59,12 @@ class FaultProbe:
         rate: pairs per second.
         distinct: distinct image contents, cycled.
         sim_time: also publish ``/clock`` with each pair's stamp (for ``use_sim_time``).
+        subscribe: subscribe to ``fused/image`` from the start (else :meth:`subscribe_fused`).
     """
 
     def __init__(self, domain_id: int, namespace: str, node_name: str = "fusion_node",
                  size: tuple[int, int] = (64, 48), rate: float = 10.0, distinct: int = 3,
-                 sim_time: bool = False) -> None:
+                 sim_time: bool = False, subscribe: bool = True) -> None:
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from rcl_interfaces.srv import SetParameters
@@ -83,8 +91,9 @@ class FaultProbe:
         self._visible_pub = self.node.create_publisher(Image, "visible/image", camera_qos)
         self._thermal_pub = self.node.create_publisher(Image, "thermal/image", camera_qos)
         self._clock_pub = self.node.create_publisher(Clock, "/clock", 10) if sim_time else None
-        self.node.create_subscription(Image, "fused/image", self._on_fused,
-                                      make_qos("reliable", 10))
+        self._fused_subscription = None
+        if subscribe:
+            self.subscribe_fused()
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 50)
         service_base = f"{namespace}/{node_name}"
         self._reload = self.node.create_client(Trigger, f"{service_base}/reload_model")
@@ -92,6 +101,7 @@ class FaultProbe:
                                                        f"{service_base}/set_parameters")
         self._lock = threading.Lock()
         self._sent: dict[int, int] = {}  # visible stamp -> content index
+        self.published: list[tuple[float, int]] = []  # (time.monotonic, visible stamp)
         self.outputs: list[Output] = []
         self.statuses: list[Status] = []
         self._streams = {"visible": False, "thermal": False}
@@ -107,6 +117,20 @@ class FaultProbe:
             thread.start()
 
     # Controls.
+    def subscribe_fused(self) -> None:
+        """Subscribe to ``fused/image`` (the node's first output subscriber, if none before)."""
+        from sensor_msgs.msg import Image
+
+        from lutfuse_ros.ros.qos import make_qos
+
+        self._fused_subscription = self.node.create_subscription(
+            Image, "fused/image", self._on_fused, make_qos("reliable", 10))
+
+    def fused_matched(self) -> bool:
+        """Whether the ``fused/image`` subscription has matched the node's publisher."""
+        return self._fused_subscription is not None and \
+            self._fused_subscription.get_publisher_count() > 0
+
     def set_streams(self, visible: bool | None = None, thermal: bool | None = None) -> None:
         """Start or stop publishing on each camera topic (None keeps it as it is)."""
         with self._lock:
@@ -220,6 +244,8 @@ class FaultProbe:
             visible, thermal = self._images[content]
             with self._lock:
                 self._sent[stamp_ns] = content
+                if streams["visible"] and streams["thermal"]:
+                    self.published.append((time.monotonic(), stamp_ns))
             for on, message, publisher in ((streams["visible"], visible, self._visible_pub),
                                            (streams["thermal"], thermal, self._thermal_pub)):
                 if on:
@@ -231,8 +257,10 @@ class FaultProbe:
     def _on_fused(self, msg: Any) -> None:
         stamp_ns = msg.header.stamp.sec * _NS_PER_S + msg.header.stamp.nanosec
         digest = hash(bytes(msg.data))
+        received = time.monotonic()
         with self._lock:
-            self.outputs.append(Output(stamp_ns, self._sent.get(stamp_ns, -1), digest))
+            self.outputs.append(Output(stamp_ns, self._sent.get(stamp_ns, -1), digest,
+                                       msg.encoding, (msg.width, msg.height), received))
 
     def _on_diagnostics(self, msg: Any) -> None:
         received = time.monotonic()

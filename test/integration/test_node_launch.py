@@ -48,7 +48,9 @@ def test_launch_file_declares_the_arguments_and_names_what_the_package_installs(
         parts = [a.value for a in arguments[name].args if isinstance(a, ast.Constant)]
         assert (REPO.joinpath(*parts)).is_file(), parts
     # The node's relative topics are the ones remapped.
-    for topic in ("visible/image", "thermal/image", "fused/image", "fused/image/compressed"):
+    for topic in ("visible/image", "thermal/image", "fused/image", "fused/image/compressed",
+                  "visible/image/compressed", "thermal/image/compressed",
+                  "visible/camera_info", "fused/camera_info"):
         assert f'("{topic}", ' in source
 
 

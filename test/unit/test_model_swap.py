@@ -82,12 +82,12 @@ def test_model_settings_take_only_the_model_fields():
     assert merged.sync.slop == 0.01
 
 
-def test_slot_swap_waits_for_the_pair_in_progress():
+def test_slot_swap_is_immediate_and_retires_the_old_step_after_the_pair_in_progress():
     first, second = load_step(settings_for("lutfuse-mini")), load_step(
         settings_for("lutfuse-mmlut"))
     slot = StepSlot(first)
-    in_use, release, swapped = threading.Event(), threading.Event(), threading.Event()
-    seen = []
+    in_use, release = threading.Event(), threading.Event()
+    seen, retired = [], []
 
     def worker() -> None:
         with slot.use() as step:
@@ -95,25 +95,49 @@ def test_slot_swap_waits_for_the_pair_in_progress():
             release.wait(10)
             seen.append(step)
 
-    def swapper() -> None:
-        seen.append(slot.swap(second))
-        swapped.set()
-
-    threads = [threading.Thread(target=worker)]
-    threads[0].start()
+    thread = threading.Thread(target=worker)
+    thread.start()
     assert in_use.wait(10)
-    threads.append(threading.Thread(target=swapper))
-    threads[1].start()
-    assert not swapped.wait(0.2)  # the pair in progress still holds the old step
-    release.set()
-    assert swapped.wait(10)
-    for thread in threads:
-        thread.join(10)
-    assert seen == [first, first] and slot.step is second
+    # The swap returns at once: the next pair gets the new step, the pair in progress
+    # keeps the old one, which is retired only when that pair is done.
+    assert slot.swap(second, retire=retired.append) is first
+    assert slot.step is second and retired == []
     with slot.use() as step:
         assert step is second
+    release.set()
+    thread.join(10)
+    assert seen == [first] and retired == [first]
+    # A step no pair uses is retired immediately.
+    assert slot.swap(first, retire=retired.append) is second and retired == [first, second]
     first.pipeline.close()
     second.pipeline.close()
+
+
+def test_slot_retires_a_backend_only_when_no_step_sharing_it_is_in_use():
+    from lutfuse_ros.ros.live_params import restep
+
+    settings = settings_for("lutfuse-mini")
+    first, other = load_step(settings), load_step(settings_for("lutfuse-mmlut"))
+    slot = StepSlot(first)
+    in_use, release, retired = threading.Event(), threading.Event(), []
+
+    def worker() -> None:
+        with slot.use():
+            in_use.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert in_use.wait(10)
+    shared = restep(first, settings)  # a live change: same backend, never retired
+    assert slot.swap(shared, retire=retired.append) is first and retired == []
+    # A model swap right after it: the old backend is still fusing the pair in progress.
+    assert slot.swap(other, retire=retired.append) is shared and retired == []
+    release.set()
+    thread.join(10)
+    assert retired == [shared]
+    first.pipeline.close()
+    other.pipeline.close()
 
 
 @pytest.fixture
@@ -157,9 +181,23 @@ def test_node_swaps_on_a_valid_artifact_parameter_and_refuses_a_missing_one(conf
     result = node.set_parameters([Parameter("artifact", value="lutfuse-mmlut")])[0]
     assert result.successful, result.reason
     assert current_model(node) == "lutfuse-mmlut" and node.settings.artifact == "lutfuse-mmlut"
-    # Other parameters still wait for the next configure.
+    # Live parameters apply at once, validated like at configure; deferred ones wait.
     result = node.set_parameters([Parameter("sync.slop", value=0.04)])[0]
-    assert result.successful and node.settings.sync.slop != 0.04
+    assert result.successful and node.settings.sync.slop == 0.04
+    result = node.set_parameters([Parameter("sync.clock_jump_threshold", value=0.03)])[0]
+    assert not result.successful and "'sync.clock_jump_threshold'" in result.reason
+    assert node.settings.sync.clock_jump_threshold == 1.0
+    result = node.set_parameters([Parameter("qos.input", value="reliable")])[0]
+    assert result.successful and node.settings.qos.input != "reliable"
+    backend = node._slot.step.pipeline.backend
+    result = node.set_parameters([Parameter("output.encoding", value="mono8")])[0]
+    assert result.successful and node._slot.step.output.encoding == "mono8"
+    assert node._slot.step.pipeline.backend is backend  # no model reload
+    result = node.set_parameters([Parameter("output.compressed", value="png")])[0]
+    assert result.successful and node._slot.step.compresses
+    result = node.set_parameters([Parameter("alignment.homography", value=[0.0] * 9)])[0]
+    assert not result.successful and "'alignment.homography'" in result.reason
+    assert node._slot.step.pipeline.config.alignment.mode == "none"
 
 
 def test_reload_service_reads_the_replaced_file_or_keeps_the_old_model(configured_node,
