@@ -10,7 +10,11 @@ so it need not be computed per full-resolution pixel. This encoder
 2. runs the same five-block network as :class:`~lutfuse_ros.models.context_net.ContextNet` on
    that ``ceil(H / r) x ceil(W / r)`` image - its InstanceNorm statistics are therefore the
    statistics of the reduced image (per frame, as before);
-3. takes the sigmoid there and upsamples the context *value* bilinearly (half-pixel centres,
+3. adds a learned linear function of the frame's mean level (the per-channel means of the
+   reduced image, on [0, 1]) to the network's logit: InstanceNorm removes every absolute
+   level from the features, so without it the context could not tell a dark frame from a
+   bright one (a global brightness adaptation the table then uses);
+4. takes the sigmoid there and upsamples the context *value* bilinearly (half-pixel centres,
    ``align_corners=False``, edge-clamped) to ``H x W``, so the look-up coordinate stays in
    [0, 1] and is smooth across block borders (no blocking in the fused image).
 
@@ -83,6 +87,9 @@ class ReducedContextNet(ContextNet):
             raise ValueError(f"context reduction must be >= 2, got {reduction}")
         super().__init__(channels, num_mid, in_channels)
         self.reduction = reduction
+        #: logit += level.weight @ (per-channel mean of the reduced input / 255)
+        self.level = nn.Linear(in_channels, 1, bias=False)
+        nn.init.zeros_(self.level.weight)
 
     def reduced(self, visible_rgb255: torch.Tensor, infrared255: torch.Tensor) -> torch.Tensor:
         """The context value at the reduced size.
@@ -96,7 +103,10 @@ class ReducedContextNet(ContextNet):
         """
         pooled = block_average(torch.cat([visible_rgb255, infrared255], dim=1), self.reduction)
         first = _run_layers(self.input_layer, pooled)
-        return self.output_layer(first + _run_layers(self.mid_layer, first))
+        _, out_conv, sigmoid = self.output_layer
+        logits = out_conv(first + _run_layers(self.mid_layer, first))
+        level = self.level(pooled.mean(dim=(2, 3)) / 255.0)        # (N, 1)
+        return sigmoid(logits + level[:, :, None, None])
 
     def forward(self, visible_rgb255: torch.Tensor, infrared255: torch.Tensor) -> torch.Tensor:
         """Context map at full resolution.

@@ -76,7 +76,11 @@ def test_instance_norm_statistics_are_those_of_the_reduced_image():
     infrared = torch.from_numpy(inputs.infrared()) * 255
     stacked = torch.cat([visible, infrared], 1)
     plain = ContextNet(model.context.channels, model.context.num_mid).eval()
-    plain.load_state_dict(model.context.state_dict())
+    state = model.context.state_dict()
+    state.pop("level.weight")
+    plain.load_state_dict(state)
+    with torch.no_grad():
+        model.context.level.weight.zero_()   # the level term alone is tested below
     with torch.inference_mode():
         small = model.context.reduced(visible, infrared)
         expected = plain(block_average(stacked, 4)[:, :3], block_average(stacked, 4)[:, 3:])
@@ -178,3 +182,22 @@ def test_onnx_export_matches_and_passes_the_tensorrt_allow_list(lut_op):
         got = session.run(None, {names[0]: inputs.visible_rgb(),
                                  names[1]: inputs.infrared()})[0][0, 0]
         assert np.abs(got - reference(model, inputs)).max() < 1e-3, size
+
+
+def test_level_term_lets_the_context_see_the_frame_brightness():
+    # InstanceNorm removes absolute levels: with the level term off, a uniformly brightened
+    # frame gets the same context; with it on, a brighter frame gets a different one.
+    model = reduced_mmlut()
+    inputs = frame(32, 32, seed=4)
+    visible = torch.from_numpy(inputs.visible_rgb()) * 127
+    infrared = torch.from_numpy(inputs.infrared()) * 127
+    with torch.no_grad():
+        for module in model.context.modules():   # a positive-homogeneous network
+            if isinstance(module, torch.nn.Conv2d):
+                module.bias.zero_()
+        model.context.level.weight.zero_()
+        dark, bright = (model.context.reduced(visible * k, infrared * k) for k in (1.0, 2.0))
+        torch.testing.assert_close(dark, bright, atol=1e-4, rtol=0)
+        model.context.level.weight.fill_(1.0)
+        dark, bright = (model.context.reduced(visible * k, infrared * k) for k in (1.0, 2.0))
+    assert (bright - dark).abs().min() > 1e-3

@@ -8,7 +8,8 @@ Same function as the module, to float32 rounding:
   sizes take PyTorch's ``avg_pool2d`` with ``ceil_mode``, the module's own operator;
 * the network runs on the reduced image through :class:`~.context.FastContextNet` (folded
   InstanceNorm, fused LeakyReLU, channels-last), its statistics being those of that image;
-* the sigmoid and the lattice scale are applied at the reduced size, then OpenCV's
+* the frame-level term (a dot product of the reduced image's channel means) is added to
+  the logits; the sigmoid and the lattice scale are applied at the reduced size, then OpenCV's
   ``INTER_LINEAR`` resize upsamples (half-pixel centres and edge clamping, as
   ``F.interpolate(..., align_corners=False)``).
 """
@@ -38,6 +39,9 @@ class FastReducedContext:
         self.scale = float(scale)
         self.dtype = dtype
         self.network = FastContextNet(network, dtype)
+        rgb_ir = network.level.weight.detach().double()[0] / 255.0       # (4,) RGB + infrared
+        self._level_weights = {"rgb": rgb_ir.numpy(), "bgr": rgb_ir[[2, 1, 0, 3]].numpy(),
+                               "gray": np.array([float(rgb_ir[:3].sum()), float(rgb_ir[3])])}
 
     def block_average_uint8(self, stacked: np.ndarray) -> np.ndarray:
         """``(H, W, C)`` or ``(H, W)`` uint8 -> ``(ceil(H / r), ceil(W / r), C)`` float32
@@ -70,7 +74,9 @@ class FastReducedContext:
         pooled = np.concatenate([self.block_average_uint8(visible),
                                  self.block_average_uint8(thermal)], axis=2)
         network_input = torch.from_numpy(pooled[None]).permute(0, 3, 1, 2).to(self.dtype)
-        return self._upsample(self.network.forward(network_input, order), thermal.shape)
+        level = float(pooled.reshape(-1, pooled.shape[2]).mean(0, dtype=np.float64)
+                      @ self._level_weights[order])
+        return self._upsample(self.network.forward(network_input, order), thermal.shape, level)
 
     def from_float(self, visible_rgb: torch.Tensor, infrared: torch.Tensor) -> torch.Tensor:
         """Context coordinates from ``(1, 3, H, W)`` RGB and ``(1, 1, H, W)`` infrared on
@@ -79,11 +85,14 @@ class FastReducedContext:
         pooled = F.avg_pool2d(stacked, self.reduction, self.reduction, ceil_mode=True,
                               count_include_pad=False)
         network_input = pooled.to(self.dtype).contiguous(memory_format=torch.channels_last)
-        return self._upsample(self.network.forward(network_input, "rgb"), infrared.shape[-2:])
+        level = float(pooled[0].double().mean((1, 2)).numpy() @ self._level_weights["rgb"])
+        return self._upsample(self.network.forward(network_input, "rgb"), infrared.shape[-2:],
+                              level)
 
-    def _upsample(self, logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """Sigmoid and scale at the reduced size, then bilinear to ``size = (H, W)``."""
-        value = torch.sigmoid(logits.float()).mul_(self.scale).numpy()
+    def _upsample(self, logits: torch.Tensor, size: tuple[int, int], level: float,
+                  ) -> torch.Tensor:
+        """Level term, sigmoid and scale at the reduced size, then bilinear to ``(H, W)``."""
+        value = torch.sigmoid(logits.float().add_(level)).mul_(self.scale).numpy()
         height, width = int(size[0]), int(size[1])
         if value.shape == (1, 1):
             return torch.full((height, width), float(value[0, 0]), dtype=torch.float32)
