@@ -20,6 +20,7 @@ from lutfuse_ros.training.config import resolve_path
 from lutfuse_ros.training.datasets import FrameStore
 from lutfuse_ros.training.losses import l1_distance, lut_monotonicity, lut_smoothness, ssim_loss
 from lutfuse_ros.training.quantise_lut import quantisation_table
+from lutfuse_ros.training.rule_init import fill_from_rule
 from lutfuse_ros.training.references import attach_source_references, attach_teacher_references
 from lutfuse_ros.training.stage import Stage
 from lutfuse_ros.training.teacher import build_teacher
@@ -68,7 +69,8 @@ class LutStage(Stage):
             self.reference_cache = attach_teacher_references(store, self.teacher, cache_root,
                                                              self.dist, self.device)
         torch.manual_seed(config.seed)
-        self.model = MMLUT(lut.bins, lut.context_channels, lut.context_blocks, lut.lattice)
+        self.model = MMLUT(lut.bins, lut.context_channels, lut.context_blocks, lut.lattice,
+                           context_reduction=lut.context_reduction)
         init = "quantise" if lut.mode == "quantise" else lut.init
         with torch.no_grad():
             if init == "quantise":
@@ -77,6 +79,8 @@ class LutStage(Stage):
                     progress=self.dist.is_main))
             elif init == "analytic_max":
                 self.model.fill_analytic("max")
+            elif init == "teacher_rule":
+                fill_from_rule(self.model, self.teacher)
         self.init = init
         self.model.to(self.device)
         self.train_module = _LutForward(self.model)
