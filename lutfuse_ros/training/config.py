@@ -277,6 +277,8 @@ class LutConfig:
         l1_weight: weight of L1(output, teacher).
         ssim_weight: weight of the SSIM loss (output vs visible luminance + output vs IR).
         ssim_window: Gaussian window side of that SSIM (sigma 1.5).
+        gradient_weight: weight of MSE(|grad output|, max(|grad Y|, |grad IR|)) (MMDRFuse's
+            gradient term; 0: off, the papers' LUT recipe).
         monotonicity_weight: weight of the monotonicity regulariser (official 10).
         smoothness_weight: weight of the smoothness regulariser (official 1e-4).
         quantise_pixels_per_frame: pixels sampled per frame to fill the quantisation LUT.
@@ -294,6 +296,7 @@ class LutConfig:
     l1_weight: float = 1.0
     ssim_weight: float = 1.0
     ssim_window: int = 11
+    gradient_weight: float = 0.0
     monotonicity_weight: float = 10.0
     smoothness_weight: float = 1e-4
     quantise_pixels_per_frame: int = 65536
