@@ -160,7 +160,7 @@ class GatherLookup(nn.Module):
             fractions.append(frac)
             offset = low.to(torch.int32) * stride
             row = offset if row is None else row + offset
-        corners = self.corner_rows[row.squeeze(1)].permute(0, 3, 1, 2)  # (N, 16, H, W)
+        corners = self.corner_rows[row[:, 0]].permute(0, 3, 1, 2)  # (N, 16, H, W)
         for half, frac in zip((8, 4, 2, 1), fractions):
             corners = _blend_halves(corners, frac, half)
         return corners

@@ -240,6 +240,7 @@ def export_onnx(artifact: Artifact, lut_op: str = DEFAULT_LUT_OP) -> ExportedOnn
                           dynamic_axes={name: dims for name in (*INPUT_NAMES, OUTPUT_NAME)})
     model = onnx.load_from_string(buffer.getvalue())
     _inline_identity_constants(model)
+    _pin_output_batch_and_channel(model)
     family = artifact.family
     used_lut_op = lut_op if graph.lookup is not None else ""
     metadata = {
@@ -260,6 +261,16 @@ def export_onnx(artifact: Artifact, lut_op: str = DEFAULT_LUT_OP) -> ExportedOnn
     return ExportedOnnx(data=data, sha256=bytes_sha256(data), manifest=artifact.manifest,
                         weights_sha256=metadata[WEIGHTS_KEY], lut_op=used_lut_op,
                         fp16_scopes=fp16_scopes(family))
+
+
+def _pin_output_batch_and_channel(model) -> None:
+    """Declare the output ``(1, 1, height, width)``: behind a Resize (reduced-resolution
+    context) the tracer leaves the batch and channel dimensions symbolic."""
+    for output in model.graph.output:
+        for dim in output.type.tensor_type.shape.dim[:2]:
+            if not dim.HasField("dim_value"):
+                dim.ClearField("dim_param")
+                dim.dim_value = 1
 
 
 def _inline_identity_constants(model) -> None:

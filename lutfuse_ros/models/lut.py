@@ -13,6 +13,7 @@ from torch import nn
 
 from lutfuse_ros.models.context_net import ContextNet
 from lutfuse_ros.models.features import normalised_gradient, rgb_to_luma
+from lutfuse_ros.models.reduced_context import ReducedContextNet
 
 #: Order of the table axes.
 LUT_AXES = ("visible_luma", "visible_gradient", "context", "infrared")
@@ -86,13 +87,16 @@ class MMLUT(nn.Module):
         context_channels: hidden width of the context network (official: 16).
         context_blocks: middle blocks of the context network (official: 3).
         lattice: ``official`` or ``endpoint`` axis layout (see :data:`LATTICES`).
+        context_reduction: 1 (official) computes the context network per full-resolution
+            pixel; ``r >= 2`` computes it on ``r x r`` block averages and upsamples its value
+            bilinearly (:class:`~lutfuse_ros.models.reduced_context.ReducedContextNet`).
     """
 
     family = "mm_lut"
     default_output_mapping = "none"
 
     def __init__(self, bins: int = 16, context_channels: int = 16, context_blocks: int = 3,
-                 lattice: str = "official") -> None:
+                 lattice: str = "official", context_reduction: int = 1) -> None:
         super().__init__()
         if bins < 2:
             raise ValueError(f"bins must be >= 2, got {bins}")
@@ -100,12 +104,22 @@ class MMLUT(nn.Module):
         self.lattice = lattice
         self.bins = bins
         self.lut = nn.Parameter(torch.zeros(bins, bins, bins, bins))
-        self.context = ContextNet(channels=context_channels, num_mid=context_blocks)
+        if context_reduction < 1:
+            raise ValueError(f"context_reduction must be >= 1, got {context_reduction}")
+        self.context_reduction = context_reduction
+        if context_reduction == 1:
+            self.context = ContextNet(channels=context_channels, num_mid=context_blocks)
+        else:
+            self.context = ReducedContextNet(channels=context_channels, num_mid=context_blocks,
+                                             reduction=context_reduction)
 
     def architecture(self) -> dict:
         """Constructor arguments, stored in the artifact manifest."""
-        return {"bins": self.bins, "context_channels": self.context.channels,
-                "context_blocks": self.context.num_mid, "lattice": self.lattice}
+        architecture = {"bins": self.bins, "context_channels": self.context.channels,
+                        "context_blocks": self.context.num_mid, "lattice": self.lattice}
+        if self.context_reduction != 1:  # older artifacts (and the official one) omit it
+            architecture["context_reduction"] = self.context_reduction
+        return architecture
 
     def lattice_coordinates(self, visible_rgb: torch.Tensor, infrared: torch.Tensor,
                             ) -> tuple[torch.Tensor, ...]:

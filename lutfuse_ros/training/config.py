@@ -27,10 +27,10 @@ from lutfuse_ros.training.dataclass_yaml import (
 
 STAGES = ("teacher", "lut", "mini")
 SOURCE_KINDS = ("folder", "video", "rosbag")
-TEACHER_KINDS = ("artifact", "torchscript", "onnx", "folder")
+TEACHER_KINDS = ("artifact", "torchscript", "onnx", "folder", "classical")
 LUT_MODES = ("distill", "quantise")
 MINI_INITS = ("teacher_decoder", "analytic_max", "random")
-LUT_INITS = ("quantise", "analytic_max", "zeros")
+LUT_INITS = ("quantise", "analytic_max", "zeros", "teacher_rule")
 GRADIENT_TARGETS = ("max_of_gradients", "gradient_of_max")
 
 
@@ -180,8 +180,13 @@ class TeacherSourceConfig:
         kind: ``artifact`` (a lutfuse ``.safetensors``, e.g. from ``lutfuse train teacher``),
             ``torchscript`` (a ``torch.jit`` file called as ``model(visible_rgb, infrared)``),
             ``onnx`` (inputs ``visible_rgb`` and ``infrared``, first output the fused
-            luminance) or ``folder`` (precomputed references given per source).
-        path: the model file (not used by ``folder``).
+            luminance), ``folder`` (precomputed references given per source) or
+            ``classical`` (a closed-form fusion rule,
+            :mod:`lutfuse_ros.training.classical_teacher`).
+        path: the model file (not used by ``folder`` and ``classical``).
+        rule: the ``classical`` rule (``sum_max_blend``).
+        max_weight: its weight of the per-pixel maximum.
+        sum_gain: its gain of the sum term.
         cache_dir: where a live teacher's full-frame outputs are cached for the ``lut`` stage
             (in a sub-folder named after the teacher's hash); None: ``<run_dir>/teacher_outputs``.
     """
@@ -189,10 +194,13 @@ class TeacherSourceConfig:
     kind: str = "artifact"
     path: str | None = None
     cache_dir: str | None = None
+    rule: str = "sum_max_blend"
+    max_weight: float = 0.2
+    sum_gain: float = 0.8
 
     def __post_init__(self) -> None:
         check_choice("teacher.kind", self.kind, TEACHER_KINDS)
-        if self.kind != "folder" and not self.path:
+        if self.kind not in ("folder", "classical") and not self.path:
             raise ConfigError(f"teacher.path is required for a {self.kind} teacher")
 
 
@@ -258,13 +266,19 @@ class LutConfig:
         lattice: ``official`` or ``endpoint`` axis layout.
         context_channels: hidden width of the context network.
         context_blocks: middle blocks of the context network.
-        init: start of distillation: ``quantise`` (the quantisation LUT, paper), or
-            ``analytic_max`` / ``zeros``.
+        context_reduction: 1 (official: context per full-resolution pixel) or ``r >= 2``
+            (context on ``r x r`` block averages, value upsampled; the speed design).
+        init: start of distillation: ``quantise`` (the quantisation LUT, paper),
+            ``analytic_max`` / ``zeros``, or ``teacher_rule`` (a ``classical`` teacher's rule
+            written into the table, the context's level term set to carry the frame mean;
+            needs ``context_reduction >= 2``).
         lut_lr: learning rate of the table (None: ``train.lr``).
         context_lr: learning rate of the context network (None: ``train.lr``).
         l1_weight: weight of L1(output, teacher).
         ssim_weight: weight of the SSIM loss (output vs visible luminance + output vs IR).
         ssim_window: Gaussian window side of that SSIM (sigma 1.5).
+        gradient_weight: weight of MSE(|grad output|, max(|grad Y|, |grad IR|)) (MMDRFuse's
+            gradient term; 0: off, the papers' LUT recipe).
         monotonicity_weight: weight of the monotonicity regulariser (official 10).
         smoothness_weight: weight of the smoothness regulariser (official 1e-4).
         quantise_pixels_per_frame: pixels sampled per frame to fill the quantisation LUT.
@@ -275,12 +289,14 @@ class LutConfig:
     lattice: str = "endpoint"
     context_channels: int = 16
     context_blocks: int = 3
+    context_reduction: int = 1
     init: str = "quantise"
     lut_lr: float | None = None
     context_lr: float | None = None
     l1_weight: float = 1.0
     ssim_weight: float = 1.0
     ssim_window: int = 11
+    gradient_weight: float = 0.0
     monotonicity_weight: float = 10.0
     smoothness_weight: float = 1e-4
     quantise_pixels_per_frame: int = 65536
@@ -292,6 +308,7 @@ class LutConfig:
         check_min("lut.bins", self.bins, 2)
         check_min("lut.context_channels", self.context_channels, 1)
         check_min("lut.context_blocks", self.context_blocks, 0)
+        check_min("lut.context_reduction", self.context_reduction, 1)
         check_min("lut.ssim_window", self.ssim_window, 3)
         check_min("lut.quantise_pixels_per_frame", self.quantise_pixels_per_frame, 1)
 

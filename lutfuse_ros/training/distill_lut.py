@@ -16,10 +16,13 @@ from torch import nn
 
 from lutfuse_ros.models import MMLUT
 from lutfuse_ros.models.features import rgb_to_luma
+from lutfuse_ros.training.classical_teacher import ClassicalTeacher
 from lutfuse_ros.training.config import resolve_path
 from lutfuse_ros.training.datasets import FrameStore
-from lutfuse_ros.training.losses import l1_distance, lut_monotonicity, lut_smoothness, ssim_loss
+from lutfuse_ros.training.losses import (gradient_max_loss, l1_distance, lut_monotonicity,
+                                         lut_smoothness, ssim_loss)
 from lutfuse_ros.training.quantise_lut import quantisation_table
+from lutfuse_ros.training.rule_init import fill_from_rule
 from lutfuse_ros.training.references import attach_source_references, attach_teacher_references
 from lutfuse_ros.training.stage import Stage
 from lutfuse_ros.training.teacher import build_teacher
@@ -48,8 +51,15 @@ class LutStage(Stage):
         if self.config.lut.mode == "quantise":
             return ("Non-learnable quantisation MM-LUT (teacher outputs averaged per lattice "
                     "point) built by lutfuse; the baseline of LUT-Fuse Table 5.")
-        return ("MM-LUT (LUT-Fuse) distilled by lutfuse from its own teacher: learnable 4-D "
-                "table and context network.")
+        lut, teacher = self.config.lut, self.config.teacher
+        context = ("context network on %dx%d block averages with a frame-level term, value "
+                   "upsampled bilinearly" % (lut.context_reduction, lut.context_reduction)
+                   if lut.context_reduction > 1 else "full-resolution context network")
+        source = ("a classical %s rule (w %.2g, g %.2g)" % (teacher.rule, teacher.max_weight,
+                                                           teacher.sum_gain)
+                  if teacher.kind == "classical" else "its own teacher")
+        return (f"MM-LUT (LUT-Fuse) distilled by lutfuse from {source}: learnable 4-D table "
+                f"and {context}.")
 
     @property
     def trainable(self) -> bool:
@@ -68,7 +78,8 @@ class LutStage(Stage):
             self.reference_cache = attach_teacher_references(store, self.teacher, cache_root,
                                                              self.dist, self.device)
         torch.manual_seed(config.seed)
-        self.model = MMLUT(lut.bins, lut.context_channels, lut.context_blocks, lut.lattice)
+        self.model = MMLUT(lut.bins, lut.context_channels, lut.context_blocks, lut.lattice,
+                           context_reduction=lut.context_reduction)
         init = "quantise" if lut.mode == "quantise" else lut.init
         with torch.no_grad():
             if init == "quantise":
@@ -77,6 +88,8 @@ class LutStage(Stage):
                     progress=self.dist.is_main))
             elif init == "analytic_max":
                 self.model.fill_analytic("max")
+            elif init == "teacher_rule":
+                fill_from_rule(self.model, self.teacher)
         self.init = init
         self.model.to(self.device)
         self.train_module = _LutForward(self.model)
@@ -90,13 +103,22 @@ class LutStage(Stage):
         lut = self.config.lut
         output, table = model(batch["visible"], batch["infrared"])
         luma = rgb_to_luma(batch["visible"])
+        reference = batch["reference"]
+        if isinstance(self.teacher, ClassicalTeacher):
+            # the rule on the crop itself: its frame mean is the crop's, which is also what
+            # the context's level term sees (the cached full-frame output would disagree)
+            reference = self.teacher.fuse_luma(batch["visible"], batch["infrared"])
         terms = {
-            "l1": l1_distance(output, batch["reference"]),
-            "ssim": (ssim_loss(output, luma, lut.ssim_window)
-                     + ssim_loss(output, batch["infrared"], lut.ssim_window)),
+            "l1": l1_distance(output, reference),
             "monotonicity": lut_monotonicity(table),
             "smoothness": lut_smoothness(table)}
-        terms["loss"] = (lut.l1_weight * terms["l1"] + lut.ssim_weight * terms["ssim"]
+        if lut.ssim_weight:
+            terms["ssim"] = (ssim_loss(output, luma, lut.ssim_window)
+                             + ssim_loss(output, batch["infrared"], lut.ssim_window))
+        if lut.gradient_weight:
+            terms["gradient"] = gradient_max_loss(output, batch["infrared"], luma)
+        terms["loss"] = (lut.l1_weight * terms["l1"] + lut.ssim_weight * terms.get("ssim", 0.0)
+                         + lut.gradient_weight * terms.get("gradient", 0.0)
                          + lut.monotonicity_weight * terms["monotonicity"]
                          + lut.smoothness_weight * terms["smoothness"])
         return terms
@@ -108,5 +130,8 @@ class LutStage(Stage):
                 {"kind": "folder", "references": "per data source"}}
         if lut.mode == "distill":
             info["objective"] = (f"{lut.l1_weight} L1 + {lut.ssim_weight} SSIM(vis, ir) + "
-                                 f"{lut.monotonicity_weight} mono + {lut.smoothness_weight} smooth")
+                                 f"{lut.monotonicity_weight} mono + {lut.smoothness_weight} smooth"
+                                 + (f" + {lut.gradient_weight} grad-max MSE"
+                                    if lut.gradient_weight else ""))
+            info["context_reduction"] = lut.context_reduction
         return info

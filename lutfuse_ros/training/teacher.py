@@ -169,6 +169,10 @@ def build_teacher(config: TeacherSourceConfig) -> Teacher | None:
     """The live teacher of a config, or None for a ``folder`` teacher (references only)."""
     if config.kind == "folder":
         return None
+    if config.kind == "classical":
+        from lutfuse_ros.training.classical_teacher import ClassicalTeacher
+
+        return ClassicalTeacher(config.rule, config.max_weight, config.sum_gain)
     path = resolve_path(config.path)
     if config.kind == "artifact":
         return ArtifactTeacher(path)

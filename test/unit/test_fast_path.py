@@ -100,8 +100,8 @@ def test_border_pixels_are_repaired_exactly():
     with torch.inference_mode():
         expected = model.context(torch.from_numpy(frame.visible_rgb()) * 255.0,
                                  torch.from_numpy(frame.infrared()) * 255.0)[0, 0]
-        network_input = fast.context.input_from_uint8(frame.visible, frame.thermal)
-        got = torch.sigmoid(fast.context.forward(network_input, "bgr"))
+        network_input = fast.context.network.input_from_uint8(frame.visible, frame.thermal)
+        got = torch.sigmoid(fast.context.network.forward(network_input, "bgr"))
     border = torch.zeros_like(got, dtype=torch.bool)
     border[0], border[-1], border[:, 0], border[:, -1] = True, True, True, True
     assert (got[border] - expected[border]).abs().max() < 1e-5
@@ -280,12 +280,12 @@ def test_context_feature_maps_stay_channels_last():
     # oneDNN computes a planar-layout network about twice as slowly: keep channels-last.
     fast = build_fast_model(random_mmlut(bins=4, channels=8, blocks=1), "fp32")
     frame = random_frame(12, 20)
-    network_input = fast.context.input_from_uint8(frame.visible, frame.thermal)
+    network_input = fast.context.network.input_from_uint8(frame.visible, frame.thermal)
     assert network_input.is_contiguous(memory_format=torch.channels_last)
     from lutfuse_ros.backends.cpu_kernels.conv_ops import conv3x3_leaky_relu
 
-    features = conv3x3_leaky_relu(network_input, fast.context._first_weights["bgr"],
-                                  fast.context._first_bias, 0.2, fast.context.fused)
+    features = conv3x3_leaky_relu(network_input, fast.context.network._first_weights["bgr"],
+                                  fast.context.network._first_bias, 0.2, fast.context.network.fused)
     assert features.is_contiguous(memory_format=torch.channels_last)
 
 
@@ -307,8 +307,8 @@ def test_unfused_convolution_fallback_gives_the_same_context():
     frame = random_frame(17, 23, seed=6)
     fast = build_fast_model(model, "fp32")
     with torch.inference_mode():
-        network_input = fast.context.input_from_uint8(frame.visible, frame.thermal)
-        fused = fast.context.forward(network_input, "bgr")
-        fast.context.fused = False
-        plain = fast.context.forward(network_input, "bgr")
+        network_input = fast.context.network.input_from_uint8(frame.visible, frame.thermal)
+        fused = fast.context.network.forward(network_input, "bgr")
+        fast.context.network.fused = False
+        plain = fast.context.network.forward(network_input, "bgr")
     torch.testing.assert_close(plain, fused, atol=1e-5, rtol=1e-5)

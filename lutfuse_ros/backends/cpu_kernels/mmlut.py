@@ -7,10 +7,13 @@ import numpy as np
 import torch
 
 from lutfuse_ros.backends.cpu_kernels.context import FastContextNet
+from lutfuse_ros.backends.cpu_kernels.grid_lattice import GridSampleLattice
 from lutfuse_ros.backends.cpu_kernels.lattice import LatticeLookup
+from lutfuse_ros.backends.cpu_kernels.reduced_context import FastReducedContext
 from lutfuse_ros.backends.frame_inputs import FrameInputs
 from lutfuse_ros.models.features import rgb_to_luma
 from lutfuse_ros.models.lut import MMLUT
+from lutfuse_ros.models.reduced_context import ReducedContextNet
 
 _INV_255 = np.float32(1.0 / 255.0)
 
@@ -38,6 +41,31 @@ def normalised_gradient(luma: np.ndarray) -> np.ndarray:
     return magnitude
 
 
+class FullResolutionContext:
+    """The context value of a full-resolution (official) context network, in lattice units.
+
+    Args:
+        network: the reference :class:`~lutfuse_ros.models.ContextNet` (weights copied).
+        dtype: storage dtype of the network's feature maps.
+        scale: lattice units per unit of context.
+    """
+
+    def __init__(self, network, dtype: torch.dtype, scale: float) -> None:
+        self.network = FastContextNet(network, dtype)
+        self.scale = float(scale)
+
+    def from_uint8(self, visible: np.ndarray, thermal: np.ndarray, order: str) -> torch.Tensor:
+        """``(H, W)`` float32 context coordinates from the uint8 frame (see FastReducedContext)."""
+        logits = self.network.forward(self.network.input_from_uint8(visible, thermal), order)
+        return torch.sigmoid_(logits).mul_(self.scale)
+
+    def from_float(self, visible_rgb: torch.Tensor, infrared: torch.Tensor) -> torch.Tensor:
+        """``(H, W)`` float32 context coordinates from float inputs on [0, 1]."""
+        logits = self.network.forward(self.network.input_from_float(visible_rgb, infrared),
+                                      "rgb")
+        return torch.sigmoid_(logits).mul_(self.scale)
+
+
 class FastMMLUT:
     """An MM-LUT prepared for fast CPU inference.
 
@@ -50,19 +78,26 @@ class FastMMLUT:
     def __init__(self, model: MMLUT, dtype: torch.dtype) -> None:
         self.precision = "bf16" if dtype == torch.bfloat16 else "fp32"
         self.scale = float(model.scale)
-        self.context = FastContextNet(model.context, dtype)
+        context_class = (FastReducedContext if isinstance(model.context, ReducedContextNet)
+                         else FullResolutionContext)
+        self.context = context_class(model.context, dtype, self.scale)
         levels = torch.arange(256, dtype=torch.float32) * float(_INV_255)
         self.lattice = LatticeLookup(model.lut, levels * self.scale)
+        # the reduced-context family (a speed design) looks up with grid_sample (~1e-3
+        # lattice units); full-resolution models keep the exact gathers (official fidelity)
+        self.grid_lattice = (GridSampleLattice(model.lut, levels * self.scale)
+                             if isinstance(model.context, ReducedContextNet) else None)
 
     def infer_frame(self, frame: FrameInputs) -> np.ndarray:
         """Fuse one uint8 frame; returns ``(H, W)`` float32 fused luminance (unclamped)."""
         order = "gray" if frame.visible.ndim == 2 else frame.colour_order
-        logits = self.context.forward(self.context.input_from_uint8(frame.visible, frame.thermal),
-                                      order)
-        context = torch.sigmoid_(logits).mul_(self.scale)
+        context = self.context.from_uint8(frame.visible, frame.thermal, order)
         luma = torch.from_numpy(frame.luma) * self.scale
         gradient = torch.from_numpy(normalised_gradient(frame.luma)).mul_(self.scale)
-        if self.lattice.has_uint8_infrared:
+        if self.grid_lattice is not None:
+            fused = self.grid_lattice.lookup_uint8_infrared(luma, gradient, context,
+                                                            frame.thermal)
+        elif self.lattice.has_uint8_infrared:
             fused = self.lattice.lookup_uint8_infrared(luma, gradient, context,
                                                        torch.from_numpy(frame.thermal))
         else:
@@ -79,8 +114,7 @@ class FastMMLUT:
         visible = torch.from_numpy(visible_rgb)
         thermal = torch.from_numpy(infrared)
         luma = rgb_to_luma(visible)[0, 0]
-        logits = self.context.forward(self.context.input_from_float(visible, thermal), "rgb")
-        context = torch.sigmoid_(logits).mul_(self.scale)
+        context = self.context.from_float(visible, thermal)
         gradient = torch.from_numpy(normalised_gradient(luma.numpy())).mul_(self.scale)
         fused = self.lattice.lookup(luma * self.scale, gradient, context,
                                     thermal[0, 0] * self.scale)
