@@ -264,8 +264,11 @@ def export_onnx(artifact: Artifact, lut_op: str = DEFAULT_LUT_OP) -> ExportedOnn
 
 
 def _pin_output_batch_and_channel(model) -> None:
-    """Declare the output ``(1, 1, height, width)``: behind a Resize (reduced-resolution
-    context) the tracer leaves the batch and channel dimensions symbolic."""
+    """Declare the output ``(1, 1, height, width)``.
+
+    Behind a Resize (reduced-resolution context) the tracer leaves the batch and channel
+    dimensions symbolic.
+    """
     for output in model.graph.output:
         for dim in output.type.tensor_type.shape.dim[:2]:
             if not dim.HasField("dim_value"):

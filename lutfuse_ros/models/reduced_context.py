@@ -1,5 +1,7 @@
-"""A reduced-resolution context encoder for the MM-LUT (artifact architecture
-``context_reduction > 1``; the package's own design, not in the LUT-Fuse paper).
+"""A reduced-resolution context encoder for the MM-LUT.
+
+Artifact architecture ``context_reduction > 1``; the package's own design, not in the
+LUT-Fuse paper.
 
 The paper's context value is a high-level scene encoding: it varies slowly across the image,
 so it need not be computed per full-resolution pixel. This encoder

@@ -209,7 +209,7 @@ class DeliveryMonitor:
                 self._add_sequence(sequence, publisher)
 
     def lost(self, count: int) -> None:
-        """Note ``count`` samples the middleware reported lost (``message_lost`` event)."""
+        """Note samples the middleware reported as lost: ``count`` (``message_lost`` event)."""
         if count > 0:
             with self._lock:
                 self._lost.append((self._clock(), count))
@@ -249,8 +249,11 @@ class DeliveryMonitor:
             self._lost.clear()
 
     def estimate(self) -> DeliveryEstimate | None:
-        """The estimate over the window: from sequence numbers where the frames had them,
-        else from the stamps; None with too few frames or no regular period."""
+        """The estimate over the window.
+
+        From sequence numbers where the frames had them, else from the stamps; None with too
+        few frames or no regular period.
+        """
         now = self._clock()
         start = now - self._window_s
         with self._lock:

@@ -210,9 +210,12 @@ class InputSubscriptions:
         entry.reliability = qos.reliability
 
     def _event_callbacks(self, stream: str) -> Any:
-        """Lost samples go to ``on_lost``; with ``auto``, match and incompatible-QoS events
+        """Event callbacks of a subscription.
+
+        Lost samples go to ``on_lost``; with ``auto``, match and incompatible-QoS events
         trigger a look (replacing rclpy's warning, which fixed presets keep: there an
-        incompatible camera stays unmatched)."""
+        incompatible camera stays unmatched).
+        """
         try:
             from rclpy.event_handler import SubscriptionEventCallbacks
         except ImportError:   # rclpy before Iron
@@ -239,8 +242,11 @@ class InputSubscriptions:
 
 
 def _with_message_info(callback: Callable[[Image, Any], None]) -> Callable:
-    """``callback`` itself where rclpy passes ``MessageInfo`` to two-argument callbacks
-    (Iron and later), else a one-argument wrapper that passes None."""
+    """The callback in the form this rclpy calls.
+
+    ``callback`` itself where rclpy passes ``MessageInfo`` to two-argument callbacks (Iron
+    and later), else a one-argument wrapper that passes None.
+    """
     from rclpy.subscription import Subscription
 
     if hasattr(Subscription, "CallbackType"):

@@ -55,8 +55,8 @@ class LutStage(Stage):
         context = ("context network on %dx%d block averages with a frame-level term, value "
                    "upsampled bilinearly" % (lut.context_reduction, lut.context_reduction)
                    if lut.context_reduction > 1 else "full-resolution context network")
-        source = ("a classical %s rule (w %.2g, g %.2g)" % (teacher.rule, teacher.max_weight,
-                                                           teacher.sum_gain)
+        source = (f"a classical {teacher.rule} rule (w {teacher.max_weight:.2g}, "
+                  f"g {teacher.sum_gain:.2g})"
                   if teacher.kind == "classical" else "its own teacher")
         return (f"MM-LUT (LUT-Fuse) distilled by lutfuse from {source}: learnable 4-D table "
                 f"and {context}.")

@@ -35,8 +35,11 @@ FASTDDS_VARIABLE_PREFIXES = ("FASTDDS_", "FASTRTPS_")
 
 
 def middleware_default_env(env: dict[str, str]) -> dict[str, str]:
-    """``env`` without any Fast DDS variable: a process on the middleware's defaults, as an
-    ordinary camera driver runs."""
+    """``env`` without any Fast DDS variable.
+
+    A process started with it runs on the middleware's defaults, as an ordinary camera
+    driver does.
+    """
     return {key: value for key, value in env.items()
             if not key.startswith(FASTDDS_VARIABLE_PREFIXES)}
 
@@ -94,8 +97,10 @@ class RosGraph:
 
     def start(self, name: str, command: list[str], env: dict[str, str] | None = None,
               ) -> subprocess.Popen:
-        """Start a process (environment ``env``, default :attr:`env`) with its output in
-        ``<tmp>/<name>.log``."""
+        """Start a process with its output in ``<tmp>/<name>.log``.
+
+        Its environment is ``env`` (default :attr:`env`).
+        """
         log = open(self.tmp / f"{name}.log", "wb")
         process = subprocess.Popen(command, cwd=REPO, env=self.env if env is None else env,
                                    stdout=log,

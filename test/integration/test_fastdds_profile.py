@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 PROFILE_SEGMENT_BYTES = 32 * 1024 * 1024
 XML_ERRORS = ("XMLPARSER Error", "Problem loading XML", "Error parsing")
 
-CHILD = r'''
+CHILD = r"""
 import json, os, sys
 from lutfuse_ros.ros.transport import apply_transport_profile
 decision = apply_transport_profile() if sys.argv[1] == "apply" else None
@@ -54,7 +54,7 @@ print("RESULT " + json.dumps({"variables": decision and list(decision.variables)
                               "generation": detect_fastdds().major, "segments": segments}))
 node.destroy_node()
 rclpy.shutdown()
-'''
+"""
 
 
 def interpreters() -> list[tuple[str, str]]:
@@ -100,8 +100,8 @@ def test_shipped_profile_is_read_and_accepted(label, python, tmp_path):
     default, _ = run_probe(python, "none")
     assert max(default["segments"].values()) < PROFILE_SEGMENT_BYTES, (label, default)
     broken = tmp_path / "broken.xml"
-    broken.write_text('<dds xmlns="http://www.eprosima.com"><profiles><no_such_tag/>'
-                      '</profiles></dds>')
+    broken.write_text("<dds xmlns='http://www.eprosima.com'><profiles><no_such_tag/>"
+                      "</profiles></dds>")
     _, output = run_probe(python, "broken", str(broken))
     assert any(error in output for error in XML_ERRORS), (label, output)
     print(f"{label}: Fast DDS {applied['generation']}.x read {applied['variables'][0]}; "

@@ -20,7 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
-CHILD = r'''
+CHILD = r"""
 import json
 import numpy as np
 import torch
@@ -50,7 +50,7 @@ fused = pipeline.fuse(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8),
 result["auto_fused"] = [list(fused.shape), str(fused.dtype)]
 result["auto_backend"] = pipeline.backend.describe()
 print("RESULT " + json.dumps(result))
-'''
+"""
 
 
 def run_child(extra_env: dict[str, str]) -> dict:

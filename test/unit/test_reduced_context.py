@@ -1,5 +1,7 @@
-"""The reduced-resolution MM-LUT context (``context_reduction``): definition, fast path,
-ONNX export and artifacts, at ordinary, odd and tiny frame sizes."""
+"""The reduced-resolution MM-LUT context (``context_reduction``).
+
+Definition, fast path, ONNX export and artifacts, at ordinary, odd and tiny frame sizes.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Fast inference of the reduced-resolution context encoder
-(:class:`~lutfuse_ros.models.reduced_context.ReducedContextNet`).
+"""Fast inference of the reduced-resolution context encoder.
+
+The encoder is :class:`~lutfuse_ros.models.reduced_context.ReducedContextNet`.
 
 Same function as the module, to float32 rounding:
 
@@ -44,8 +45,11 @@ class FastReducedContext:
                                "gray": np.array([float(rgb_ir[:3].sum()), float(rgb_ir[3])])}
 
     def block_average_uint8(self, stacked: np.ndarray) -> np.ndarray:
-        """``(H, W, C)`` or ``(H, W)`` uint8 -> ``(ceil(H / r), ceil(W / r), C)`` float32
-        block means (C = 1 for a 2-D input)."""
+        """Block means of a uint8 frame.
+
+        ``(H, W, C)`` or ``(H, W)`` uint8 -> ``(ceil(H / r), ceil(W / r), C)`` float32
+        (C = 1 for a 2-D input).
+        """
         if stacked.ndim == 2:
             stacked = stacked[..., None]
         height, width = stacked.shape[:2]
@@ -79,8 +83,11 @@ class FastReducedContext:
         return self._upsample(self.network.forward(network_input, order), thermal.shape, level)
 
     def from_float(self, visible_rgb: torch.Tensor, infrared: torch.Tensor) -> torch.Tensor:
-        """Context coordinates from ``(1, 3, H, W)`` RGB and ``(1, 1, H, W)`` infrared on
-        [0, 1]; returns ``(H, W)`` float32 in lattice units."""
+        """Context coordinates from float tensors.
+
+        Takes ``(1, 3, H, W)`` RGB and ``(1, 1, H, W)`` infrared on [0, 1]; returns
+        ``(H, W)`` float32 in lattice units.
+        """
         stacked = torch.cat([visible_rgb, infrared], dim=1) * 255.0
         pooled = F.avg_pool2d(stacked, self.reduction, self.reduction, ceil_mode=True,
                               count_include_pad=False)
