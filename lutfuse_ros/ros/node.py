@@ -20,9 +20,11 @@ reloads the artifact from its current path the same way (a model file replaced o
 input transports, ``use_cv_bridge`` and ``autostart`` take effect at the next ``configure``.
 Configure warms the model up the same way, so a model that cannot fuse fails configure.
 
-The camera subscriptions and timers have a callback group of their own; :func:`main` spins a
-two-thread executor, so they keep being served while a parameter or service callback waits
-for a model load.
+The camera subscriptions and timers have a callback group of their own
+(:attr:`FusionNode.camera_group`); :func:`main` spins a
+:class:`~lutfuse_ros.ros.executor.CameraFirstExecutor`, which runs them on the spinning thread
+and the parameter and service callbacks on a helper thread, so the cameras keep being served
+while a model loads.
 """
 
 from __future__ import annotations
@@ -34,11 +36,12 @@ from typing import Any
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from std_srvs.srv import Trigger
 
 from lutfuse_ros.errors import ConfigError, LutfuseError
+from lutfuse_ros.ros.executor import CameraFirstExecutor
 from lutfuse_ros.ros.live_params import deferred, restep, settings_to_apply
 from lutfuse_ros.ros.model_swap import MODEL_PARAMETERS, StepSlot, describe_model, load_step
 from lutfuse_ros.ros.params import SPECS, check_value, declare_node_parameters, \
@@ -70,6 +73,11 @@ class FusionNode(LifecycleNode):
         self._camera_group = MutuallyExclusiveCallbackGroup()
         self._reload_service = self.create_service(Trigger, "~/reload_model",
                                                    self._on_reload_model)
+
+    @property
+    def camera_group(self) -> MutuallyExclusiveCallbackGroup:
+        """The callback group of the camera subscriptions and the session's timers."""
+        return self._camera_group
 
     @property
     def settings(self) -> NodeSettings | None:
@@ -239,7 +247,8 @@ def _off_executor(function: Any, *args: Any) -> Any:
     """Run ``function(*args)`` on a loader thread and wait for it (its exception re-raised).
 
     The waiting executor thread holds no lock the camera callbacks need, and the GIL is
-    released while it waits, so with a multi-threaded executor the cameras keep being served.
+    released while it waits, so with :class:`~lutfuse_ros.ros.executor.CameraFirstExecutor`
+    (parameter and service callbacks on its helper thread) the cameras keep being served.
     """
     outcome: dict[str, Any] = {}
 
@@ -290,9 +299,8 @@ def main(args: list[str] | None = None, *, transport_profile: bool = True) -> in
         if node.get_parameter("autostart").value and not _autostart(node):
             status = 1
         else:
-            # Two threads: the camera group keeps running while a parameter or service
-            # callback waits for a model load.
-            executor = MultiThreadedExecutor(num_threads=2)
+            # Cameras inline; parameter and service callbacks (model loads) on a helper.
+            executor = CameraFirstExecutor([node.camera_group])
             executor.add_node(node)
             executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

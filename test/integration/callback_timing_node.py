@@ -30,9 +30,10 @@ def main(argv: list[str]) -> int:
     swaps: list[tuple[float, float, str]] = []
     on_image, swap = ActiveSession._on_image, FusionNode._swap_model_locked
 
-    def timed_on_image(self, msg, stream):
+    # The same parameters as the original: rclpy passes MessageInfo by the callback's arity.
+    def timed_on_image(self, msg, info, stream):
         callbacks.append((time.monotonic(), threading.current_thread().name))
-        return on_image(self, msg, stream)
+        return on_image(self, msg, info, stream)
 
     def timed_swap(self, *args, **kwargs):
         start = time.monotonic()
