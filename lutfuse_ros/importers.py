@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from tokenize import TokenError
 
 import numpy as np
 import torch
@@ -94,8 +95,11 @@ def _load_npy(path: Path) -> np.ndarray:
         raise ArtifactError(f"{path}: LUT file not found")
     try:  # memory-mapped: a header promising more data than the file holds fails here
         array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError, MemoryError) as error:
-        raise ArtifactError(f"{path}: not a readable .npy array ({error})") from None
+    except (ValueError, OSError, EOFError, MemoryError, SyntaxError, TokenError) as error:
+        # a damaged header text reaches Python's literal parser (SyntaxError, TokenError)
+        first_line = next(iter(str(error).splitlines()), "no details")
+        raise ArtifactError(f"{path}: not a readable .npy array ({type(error).__name__}: "
+                            f"{first_line})") from None
     if not isinstance(array, np.ndarray):
         raise ArtifactError(f"{path}: not a single .npy array ({type(array).__name__})")
     if not np.issubdtype(array.dtype, np.floating):

@@ -111,6 +111,16 @@ def test_damaged_official_checkpoints_are_refused_or_import_whole(official_like,
     assert all(torch.isfinite(v).all() for v in model.state_dict().values())
 
 
+def test_a_damaged_npy_header_text_is_refused_naming_the_file(official_like, tmp_path):
+    """A flipped bit in the header's padding (found by the test above): "(" never closed."""
+    raw = bytearray(official_like["lut.npy"])
+    padding = raw.index(b"}") + 20   # a space of the header's padding
+    assert raw[padding:padding + 1] == b" "
+    raw[padding] = ord("(")
+    with pytest.raises(ArtifactError, match=r"lut.npy: not a readable .npy array \((Syntax|Token)"):
+        run_import(tmp_path, dict(official_like, **{"lut.npy": bytes(raw)}), "lutfuse")
+
+
 def test_official_files_asking_for_huge_networks_are_refused_at_once(official_like, tmp_path):
     from lutfuse_ros.models.context_net import ContextNet
 
