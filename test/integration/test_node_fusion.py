@@ -96,15 +96,18 @@ def test_fused_image_equals_pipeline_output_bit_for_bit(ros_graph, name):
 def test_30hz_640x480_for_10s_delivers_99_percent_with_diagnostics(ros_graph):
     ros_graph.start_node({"artifact": "lutfuse-mini", "backend": "torch", "backend_threads": 1})
     ros_graph.wait_until_active()
+    # A reliable camera (image_transport's default; the node matches it): this measures the
+    # node keeping up at 30 Hz, not a best-effort transport (test_default_camera.py does).
     published, recording = ros_graph.run_traffic(
         ["--size", "640", "480", "--rate", "30", "--count", "300", "--distinct", "8"],
-        ["--diagnostics"], timeout=150)
+        ["--diagnostics"], timeout=150, camera_qos="reliable", camera_depth=10)
 
     sent = {pair["stamp_ns"] for pair in published}
     delivered = {int(s) for s in recording.stamp_ns[recording.measured]} & sent
     assert len(published) == 300
-    assert len(delivered) >= 297, (f"only {len(delivered)} of 300 pairs fused and delivered\n"
-                                   f"{ros_graph.log('node')}")
+    last = recording.statuses(ros_graph.namespace)[-1:]
+    assert len(delivered) >= 297, (f"only {len(delivered)} of 300 pairs fused and delivered; "
+                                   f"last diagnostics {last}\n{ros_graph.log('node')}")
     latency_ms = (recording.receive_ns - recording.stamp_ns)[recording.measured] / 1e6
     print(f"30 Hz 640x480: {len(delivered)}/300 delivered, end-to-end latency p50 "
           f"{np.percentile(latency_ms, 50):.1f} ms, p99 {np.percentile(latency_ms, 99):.1f} ms")
