@@ -188,11 +188,6 @@ def load_artifact(path_or_name: str | os.PathLike) -> Artifact:
     return Artifact(path=path, manifest=manifest, state_dict=tensors)
 
 
-def read_manifest(path_or_name: str | os.PathLike) -> dict:
-    """Read only the manifest of an artifact (validated as :func:`load_artifact` does)."""
-    return load_artifact(path_or_name).manifest
-
-
 def shipped_models_dir() -> Path:
     """Folder of the models shipped inside the package."""
     return Path(str(resources.files("lutfuse_ros") / "resources" / "models"))

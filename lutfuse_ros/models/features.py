@@ -57,23 +57,6 @@ def sobel_magnitude(luma: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(grads[:, 0:1] ** 2 + grads[:, 1:2] ** 2)
 
 
-def minmax_normalise(x: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
-    """Per-image min-max normalisation over H x W.
-
-    Args:
-        x: ``(N, 1, H, W)``.
-        eps: added to the denominator (0 reproduces the official code; a constant image then
-            gives NaN, so callers pass a small eps when that can happen).
-
-    Returns:
-        ``(N, 1, H, W)`` on [0, 1].
-    """
-    flat = x.flatten(1)
-    low = flat.min(dim=1).values.view(-1, 1, 1, 1)
-    high = flat.max(dim=1).values.view(-1, 1, 1, 1)
-    return (x - low) / (high - low + eps)
-
-
 def normalised_gradient(luma: torch.Tensor) -> torch.Tensor:
     """The MM-LUT gradient axis: Sobel magnitude, min-max normalised per image.
 

@@ -9,7 +9,6 @@ directory (the example configs in ``config/`` are meant to be run from the repos
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -458,10 +457,3 @@ def resolve_path(path: str | None) -> Path | None:
     if path is None:
         return None
     return Path(os.path.expandvars(os.path.expanduser(path)))
-
-
-def config_to_dict(config: TrainingConfig) -> dict:
-    """The effective configuration as plain data (for manifests and logs)."""
-    data = dataclasses.asdict(config)
-    data.pop("source_text", None)
-    return data

@@ -203,17 +203,6 @@ class FrameStore:
             frame.reference = reference.astype(np.float32, copy=False)
         return frame
 
-    def preload(self, progress: bool = True) -> None:
-        """Decode every frame now (one pass over each source)."""
-        from tqdm import tqdm
-
-        for index in tqdm(range(len(self)), desc="decode frames", unit="frame",
-                          disable=not progress):
-            self.get(index)
-        for source in self.sources:
-            if isinstance(source, SequentialSource):
-                source.release()
-
     def describe(self) -> list[dict]:
         """Provenance of every source."""
         return [source.describe() | {"max_side": side}
