@@ -90,6 +90,11 @@ def import_mmdrfuse_teacher(teacher_path: str | Path) -> tuple[FusionTeacher, di
     return model.eval(), manifest
 
 
+def _summary(error: Exception) -> str:
+    """``Type: first line of the message`` of a loader's exception."""
+    return f"{type(error).__name__}: {next(iter(str(error).splitlines()), 'no details')}"
+
+
 def _load_npy(path: Path) -> np.ndarray:
     if not path.is_file():
         raise ArtifactError(f"{path}: LUT file not found")
@@ -97,9 +102,7 @@ def _load_npy(path: Path) -> np.ndarray:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError, MemoryError, SyntaxError, TokenError) as error:
         # a damaged header text reaches Python's literal parser (SyntaxError, TokenError)
-        first_line = next(iter(str(error).splitlines()), "no details")
-        raise ArtifactError(f"{path}: not a readable .npy array ({type(error).__name__}: "
-                            f"{first_line})") from None
+        raise ArtifactError(f"{path}: not a readable .npy array ({_summary(error)})") from None
     if not isinstance(array, np.ndarray):
         raise ArtifactError(f"{path}: not a single .npy array ({type(array).__name__})")
     if not np.issubdtype(array.dtype, np.floating):
@@ -115,9 +118,8 @@ def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for corrupt or unsafe files
-        first_line = next(iter(str(error).splitlines()), "no details")
         raise ArtifactError(f"{path}: not a loadable weights-only PyTorch checkpoint "
-                            f"({type(error).__name__}: {first_line})") from None
+                            f"({_summary(error)})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

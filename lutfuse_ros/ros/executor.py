@@ -68,18 +68,10 @@ class CameraFirstExecutor(Executor):
         group = getattr(entity, "callback_group", None)
         if any(group is inline for inline in self._inline_groups):
             handler()
-            _raise_failure(handler)
+            handler.result()  # re-raises the callback's exception, as rclpy's executors do
         else:
             self._helper.submit(handler)
             self._pending.append(handler)
         for task in [task for task in self._pending if task.done()]:
             self._pending.remove(task)
-            _raise_failure(task)
-
-
-def _raise_failure(task: Any) -> None:
-    """Re-raise the exception a finished rclpy task ended with (as rclpy's executors do)."""
-    error = task.exception()
-    if error is not None:
-        raise error
-    task.result()
+            task.result()

@@ -31,6 +31,7 @@ def spin_until(executor, condition, timeout=10.0):
 
 def test_camera_callbacks_run_inline_while_a_slow_service_runs_on_the_helper(context):
     from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+    from rclpy.executors import SingleThreadedExecutor
     from std_msgs.msg import UInt32
     from std_srvs.srv import Trigger
 
@@ -58,8 +59,6 @@ def test_camera_callbacks_run_inline_while_a_slow_service_runs_on_the_helper(con
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, name="spinner", daemon=True)
     spinner.start()
-    from rclpy.executors import SingleThreadedExecutor
-
     client_executor = SingleThreadedExecutor(context=context)
     client_executor.add_node(client_node)
     try:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from lutfuse_ros.backends.cpu_kernels.precision import cpu_flags, cpu_lacks_bf16_conv_features
+
 REPO = Path(__file__).resolve().parents[2]
 AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
@@ -65,16 +67,6 @@ def run_child(extra_env: dict[str, str]) -> dict:
     return json.loads(line.removeprefix("RESULT "))
 
 
-def cpu_lacks_bf16_flags() -> bool:
-    """Whether this host's own CPU flags rule out oneDNN's bf16 convolutions."""
-    from lutfuse_ros.backends.cpu_kernels.precision import (BF16_CONV_ALTERNATIVE_FLAG,
-                                                            BF16_CONV_AVX512_FLAGS, cpu_flags)
-
-    flags = cpu_flags()
-    return BF16_CONV_ALTERNATIVE_FLAG not in flags and \
-        not all(flag in flags for flag in BF16_CONV_AVX512_FLAGS)
-
-
 def test_avx2_cpu_bf16_is_a_configure_time_error_and_auto_runs_fp32():
     result = run_child(AVX2_ENV)
     # The environment really reproduces the AVX2 machine: oneDNN refuses bf16 convolutions.
@@ -87,7 +79,7 @@ def test_avx2_cpu_bf16_is_a_configure_time_error_and_auto_runs_fp32():
     assert "avx512bw+avx512vl+avx512dq or avx_ne_convert" in message
     # The cause named is the one that holds: the CPU's own flags where it lacks them (a real
     # AVX2 machine), else the oneDNN cap this test sets.
-    if cpu_lacks_bf16_flags():
+    if cpu_lacks_bf16_conv_features(cpu_flags()):
         assert "this CPU lacks" in message, message
     else:
         assert "ONEDNN_MAX_CPU_ISA=AVX2" in message, message

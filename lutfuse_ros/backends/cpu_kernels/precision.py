@@ -51,6 +51,12 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
     return frozenset()
 
 
+def cpu_lacks_bf16_conv_features(flags: frozenset[str]) -> bool:
+    """Whether ``flags`` have neither feature group oneDNN's bf16 convolution needs."""
+    return BF16_CONV_ALTERNATIVE_FLAG not in flags and \
+        not all(flag in flags for flag in BF16_CONV_AVX512_FLAGS)
+
+
 def cpu_has_native_bf16(flags: frozenset[str] | None = None) -> bool:
     """Whether bf16 convolutions run natively (fast) on this CPU.
 
@@ -105,7 +111,7 @@ def bf16_unsupported_reason(flags: frozenset[str] | None = None,
     environ = os.environ if environ is None else environ
     missing = [flag for flag in BF16_CONV_AVX512_FLAGS if flag not in flags]
     caps = [f"{name}={environ[name]}" for name in ONEDNN_ISA_VARIABLES if environ.get(name)]
-    if missing and BF16_CONV_ALTERNATIVE_FLAG not in flags:
+    if cpu_lacks_bf16_conv_features(flags):
         cause = f"this CPU lacks {' '.join(missing)} and {BF16_CONV_ALTERNATIVE_FLAG}"
     elif caps:
         cause = f"oneDNN is capped below them by {', '.join(caps)}"
