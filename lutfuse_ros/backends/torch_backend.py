@@ -136,6 +136,8 @@ class TorchBackend(InferenceBackend):
         return self._torch.autocast(self._device.type, dtype=dtypes[self.precision])
 
     def close(self) -> None:
+        if getattr(self, "fast_model", None) is not None:
+            self.fast_model.close()
         if getattr(self, "model", None) is not None and self._device.type == "cuda":
             self.model = None
             self._torch.cuda.empty_cache()

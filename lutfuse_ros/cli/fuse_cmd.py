@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Iterator
 
 from tqdm import tqdm
 
@@ -53,23 +56,40 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("an output path equals an input path; refusing to overwrite inputs")
     pipeline = pipeline_from_args(args)
     grid_thermal = ThermalNormaliser(pipeline.config.thermal)
-    written, skipped, failed = 0, 0, []
-    for pair in tqdm(pairs, desc="fuse", unit="pair", disable=len(pairs) < 2):
+    todo = [pair for pair in pairs if args.force or not targets[pair.name].exists()]
+    skipped, failed = len(pairs) - len(todo), []
+
+    def write_outputs(pair: ImagePair, vis, th, fused) -> None:
         target = targets[pair.name]
-        if target.exists() and not args.force:
-            skipped += 1
-            continue
+        write_image_atomic(target, fused, overwrite=args.force)
+        grid_target = target.with_name(f"{target.stem}_grid.png")
+        if args.grid and grid_target.exists() and not args.force:
+            LOG.warning("kept the existing %s (use --force to redo it)", grid_target)
+        elif args.grid:
+            grid = side_by_side([("infrared", grid_thermal(th)), ("visible", vis),
+                                 (f"fused ({pipeline.artifact.name})", fused)])
+            write_image_atomic(grid_target, grid, overwrite=args.force)
+
+    # decoding the next pairs and encoding the last results overlap with the fusion (PNG
+    # coding is most of a file-to-file pair's time, and OpenCV releases the GIL for it)
+    writes: list[tuple[ImagePair, Future]] = []
+    with ThreadPoolExecutor(1, thread_name_prefix="lutfuse-read") as reader, \
+            ThreadPoolExecutor(1, thread_name_prefix="lutfuse-write") as writer:
+        reads = _read_ahead(reader, todo)
+        for pair, read in tqdm(reads, total=len(todo), desc="fuse", unit="pair",
+                               disable=len(todo) < 2):
+            try:
+                vis, th = read.result()
+                fused = pipeline.fuse(vis, th)
+            except LutfuseError as error:
+                failed.append(f"{pair.name}: {error}")
+                LOG.error("skipped %s: %s", pair.name, error)
+                continue
+            writes.append((pair, writer.submit(write_outputs, pair, vis, th, fused)))
+    written = 0
+    for pair, write in writes:
         try:
-            vis, th = read_visible(pair.visible), read_thermal(pair.thermal)
-            fused = pipeline.fuse(vis, th)
-            write_image_atomic(target, fused, overwrite=args.force)
-            grid_target = target.with_name(f"{target.stem}_grid.png")
-            if args.grid and grid_target.exists() and not args.force:
-                LOG.warning("kept the existing %s (use --force to redo it)", grid_target)
-            elif args.grid:
-                grid = side_by_side([("infrared", grid_thermal(th)), ("visible", vis),
-                                     (f"fused ({pipeline.artifact.name})", fused)])
-                write_image_atomic(grid_target, grid, overwrite=args.force)
+            write.result()
             written += 1
         except LutfuseError as error:
             failed.append(f"{pair.name}: {error}")
@@ -79,3 +99,18 @@ def run(args: argparse.Namespace) -> int:
     for line in failed:
         print(f"  failed: {line}")
     return 1 if failed and not (written or skipped) else 0
+
+
+def _read_ahead(reader: ThreadPoolExecutor, pairs: list[ImagePair], depth: int = 2,
+                ) -> Iterator[tuple[ImagePair, Future]]:
+    """Yield ``(pair, future of (visible, thermal))``, decoding up to ``depth`` pairs ahead."""
+    pending: deque[tuple[ImagePair, Future]] = deque()
+    for pair in pairs:
+        pending.append((pair, reader.submit(_read_pair, pair)))
+        if len(pending) > depth:
+            yield pending.popleft()
+    yield from pending
+
+
+def _read_pair(pair: ImagePair):
+    return read_visible(pair.visible), read_thermal(pair.thermal)

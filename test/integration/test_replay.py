@@ -1,8 +1,10 @@
 """End to end: ``lutfuse make-bag`` -> ``lutfuse replay`` through the real fusion node.
 
 Each test runs ``lutfuse replay`` in a subprocess, which starts the node (``lutfuse node``) in
-a child process of its own on a private ``ROS_DOMAIN_ID``; the bag is 40 frames of a real
-thermal/visible clip at 160x120. Processes are always cleaned up: the replay stops its node
+a child process of its own on a private ``ROS_DOMAIN_ID``; the bags are the committed
+``test/resources/bags/demo_{sqlite3,mcap}`` (40 frames of the moving demo scene at 64x48, 30 Hz,
+16-bit thermal; ``scripts/make_test_bags.py`` writes them with ``lutfuse make-bag``), so these
+tests run on a fresh clone without ``../shared``. Processes are always cleaned up: the replay stops its node
 on every exit path, the node dies with the replay (parent-death signal), and each test kills
 a replay that outlives it.
 """
@@ -13,6 +15,7 @@ import importlib.util
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,13 +26,14 @@ import numpy as np
 import pytest
 
 from lutfuse_ros.bag.common import IMAGE_TYPE, NS_PER_S
-from lutfuse_ros.bag.make import MakeBagOptions, make_bag
 from lutfuse_ros.bag.reader import ImageBagReader, decode_thermal, decode_visible_bgr
 
-pytestmark = [pytest.mark.slow, pytest.mark.ros, pytest.mark.shared]
+pytestmark = [pytest.mark.slow, pytest.mark.ros]
 
 REPO = Path(__file__).resolve().parents[2]
+BAGS = REPO / "test" / "resources" / "bags"
 FRAMES = 40
+SIZE = (48, 64)
 REPLAY_TIMEOUT_S = 240
 
 
@@ -42,15 +46,26 @@ def real_node_available() -> None:
         pytest.skip(f"the fusion node is not in this tree yet ({', '.join(missing)})")
 
 
+def committed_bag(storage: str, tmp_path_factory) -> Path:
+    """A private copy of the committed demo bag (the tree is never written to)."""
+    source = BAGS / f"demo_{storage}"
+    if not source.is_dir():
+        pytest.fail(f"{source} is missing: run scripts/make_test_bags.py")
+    copy = tmp_path_factory.mktemp("bags") / source.name
+    shutil.copytree(source, copy)
+    return copy
+
+
 @pytest.fixture(scope="module")
-def small_bag(shared_dir, tmp_path_factory) -> Path:
-    """40 frames of clip 0113_1714 at 160x120, both topics at 30 Hz."""
-    video = shared_dir / "data" / "video"
-    path = tmp_path_factory.mktemp("bags") / "clip"
-    make_bag(MakeBagOptions(video / "vi" / "0113_1714.mp4", video / "ir" / "0113_1714.mp4",
-                            path, max_frames=FRAMES, resize=(160, 120), start_time=1.7e9,
-                            progress=False))
-    return path
+def small_bag(tmp_path_factory) -> Path:
+    """The sqlite3 demo bag: 40 frames at 64x48, both topics at 30 Hz."""
+    return committed_bag("sqlite3", tmp_path_factory)
+
+
+@pytest.fixture(scope="module", params=["sqlite3", "mcap"])
+def any_bag(request, tmp_path_factory) -> Path:
+    """Each committed demo bag in turn."""
+    return committed_bag(request.param, tmp_path_factory)
 
 
 def private_domain(offset: int) -> int:
@@ -115,7 +130,20 @@ def check_report(prefix: Path, domain: int, min_ratio: float) -> dict:
     return report
 
 
-def test_replay_as_fast_as_possible_records_fused_images(small_bag, tmp_path):
+def test_committed_bags_are_what_make_bag_writes(any_bag):
+    with ImageBagReader(any_bag) as reader:
+        visible_topic, thermal_topic = reader.resolve_topics()
+        assert {reader.topics[t].msgtype for t in (visible_topic, thermal_topic)} == {IMAGE_TYPE}
+        messages = list(reader.messages((visible_topic, thermal_topic)))
+    assert len(messages) == 2 * FRAMES
+    first_visible = next(m for m in messages if m.topic == visible_topic)
+    first_thermal = next(m for m in messages if m.topic == thermal_topic)
+    assert decode_visible_bgr(first_visible.cdr).shape == SIZE + (3,)
+    assert decode_thermal(first_thermal.cdr).dtype == np.uint16
+
+
+def test_replay_as_fast_as_possible_records_fused_images(any_bag, tmp_path):
+    small_bag = any_bag
     domain = private_domain(0)
     out, prefix = tmp_path / "fused", tmp_path / "report"
     result = run_replay(small_bag, "--out", str(out), "--report", str(prefix),
@@ -137,7 +165,7 @@ def test_replay_as_fast_as_possible_records_fused_images(small_bag, tmp_path):
         expected = pipeline.fuse(decode_visible_bgr(visible[message.stamp_ns]),
                                  decode_thermal(thermal[message.stamp_ns]))
         got = decode_visible_bgr(message.cdr)
-        assert got.shape == (120, 160, 3)
+        assert got.shape == SIZE + (3,)
         assert np.abs(got.astype(np.int16) - expected).mean() < 1.0
 
     report = check_report(prefix, domain, min_ratio=0.95)

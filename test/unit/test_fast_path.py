@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lutfuse_ros.artifacts import Artifact, make_manifest
-from lutfuse_ros.backends.cpu_kernels import build_fast_model, resolve_precision
+from lutfuse_ros.backends.cpu_kernels import FastMini, build_fast_model, resolve_precision
 from lutfuse_ros.backends.cpu_kernels.conv_ops import BorderPlan
 from lutfuse_ros.backends.cpu_kernels.lattice import LatticeLookup
 from lutfuse_ros.backends.cpu_kernels.precision import (bf16_probe_error,
@@ -156,15 +156,28 @@ def test_mini_matches_module(hidden, quantise, size):
                                atol=1e-6, rtol=0)
 
 
-def test_mini_strips_are_seamless(monkeypatch):
-    from lutfuse_ros.backends.cpu_kernels import mini
-
+@pytest.mark.parametrize("workers", [1, 2])
+def test_mini_bands_are_seamless(workers):
     torch.manual_seed(3)
     model = MiniFusionNet(hidden=4).eval()
     frame = random_frame(45, 20, seed=9)
-    monkeypatch.setattr(mini, "STRIP_PIXELS", 8 * 20)   # 8-row strips, last one 5 rows
-    np.testing.assert_allclose(build_fast_model(model, "fp32").infer_frame(frame),
-                               module_output(model, frame), atol=1e-6, rtol=0)
+    fast = FastMini(model, workers=workers)
+    fast.bands.band_pixels = 8 * 20          # 8-row bands, some of 5 or 6
+    assert len(fast.bands.bands(45, 20)) > 4
+    np.testing.assert_allclose(fast.infer_frame(frame), module_output(model, frame),
+                               atol=1e-6, rtol=0)
+    fast.close()
+
+
+def test_mini_runs_a_camera_frame_on_two_threads():
+    torch.manual_seed(4)
+    model = MiniFusionNet(hidden=4).eval()
+    frame = random_frame(240, 320, seed=5)   # large enough to share out
+    fast = FastMini(model, workers=2)
+    assert len(fast.bands.bands(240, 320)) >= 2
+    np.testing.assert_allclose(fast.infer_frame(frame), module_output(model, frame),
+                               atol=1e-6, rtol=0)
+    fast.close()
 
 
 @needs_bf16_convolutions

@@ -40,6 +40,9 @@ class FastModel(Protocol):
     def infer_frame(self, frame: FrameInputs) -> np.ndarray:
         """uint8 frame -> ``(H, W)`` float32 raw fused luminance."""
 
+    def close(self) -> None:
+        """Release worker threads, if any."""
+
 
 #: model family -> constructor ``(module, dtype) -> FastModel``.
 FAST_MODELS: dict[str, Callable[[nn.Module, torch.dtype], FastModel]] = {

@@ -5,23 +5,27 @@ four and one channels, library convolutions waste most of their vector lanes (on
 channel axis to 16, measured 3-4x slower than this), so every (input, output) channel pair
 is one OpenCV ``filter2D`` on a float32 plane, vectorised along the image rows, with OpenCV's
 ``BORDER_REFLECT_101`` being exactly ``nn.ReflectionPad2d(1)``. Biases ride on ``filter2D``'s
-``delta``; ReLU and tanh run in place in NumPy.
+``delta``; ReLU and tanh run in place in NumPy. Frames run in horizontal bands on every core
+(:class:`~.row_bands.RowBands`, two halo rows: two 3x3 layers), bit-identical to one call.
 """
 
 from __future__ import annotations
+
+import threading
 
 import cv2
 import numpy as np
 import torch
 
+from lutfuse_ros.backends.cpu_kernels.row_bands import RowBands
 from lutfuse_ros.backends.frame_inputs import FrameInputs
 from lutfuse_ros.models.mini import MiniFusionNet
 
 _UNIT_LEVELS = (np.arange(256, dtype=np.float32) * np.float32(1.0 / 255.0)).reshape(1, 256)
 _UNIT_LEVELS.flags.writeable = False
 _REFLECT = cv2.BORDER_REFLECT_101
-#: Pixels per strip for large frames (the working set of a strip then fits in cache).
-STRIP_PIXELS = 400_000
+#: Output rows depend on input rows up to this far away (two 3x3 layers).
+_HALO = 2
 
 
 class FastMini:
@@ -30,10 +34,15 @@ class FastMini:
     Args:
         model: the reference module (its weights are copied).
         dtype: unused; the mini-model always runs in float32.
+        workers: threads the bands run on (None: PyTorch's intra-op thread count, which the
+            torch backend's ``threads`` sets).
     """
 
-    def __init__(self, model: MiniFusionNet, dtype: torch.dtype = torch.float32) -> None:
+    def __init__(self, model: MiniFusionNet, dtype: torch.dtype = torch.float32,
+                 workers: int | None = None) -> None:
         del dtype
+        self.bands = RowBands(_HALO, workers or torch.get_num_threads())
+        self._thread_scratch = threading.local()
         self.precision = "fp32"
         self.quantise_input = bool(model.quantise_input)
         self._kernels1 = model.conv1[1].weight.detach().float().numpy().copy()  # (hidden, 2, 3, 3)
@@ -43,47 +52,69 @@ class FastMini:
 
     def infer_frame(self, frame: FrameInputs) -> np.ndarray:
         """Fuse one uint8 frame; returns ``(H, W)`` float32 tanh output on [-1, 1]."""
-        return self._run(cv2.LUT(frame.thermal, _UNIT_LEVELS), frame.luma)
+        return self.bands.run(self._run_block, (frame.thermal, frame.luma))
 
     def infer(self, visible_rgb: np.ndarray, infrared: np.ndarray) -> np.ndarray:
         """Fuse float inputs: ``(1, 3, H, W)`` RGB and ``(1, 1, H, W)`` infrared on [0, 1]."""
         from lutfuse_ros.models.features import rgb_to_luma
 
         luma = rgb_to_luma(torch.from_numpy(visible_rgb))[0, 0].numpy()
-        return self._run(np.ascontiguousarray(infrared[0, 0], dtype=np.float32), luma)
-
-    def _run(self, infrared: np.ndarray, luma: np.ndarray) -> np.ndarray:
-        """``(H, W)`` float32 tanh output from ``(H, W)`` float32 infrared and luma on [0, 1].
-
-        Large frames run in horizontal strips of about :data:`STRIP_PIXELS` pixels, each
-        with two halo rows per side (two 3x3 layers), so the four hidden planes stay in cache;
-        the halo makes every strip's output rows exact.
-        """
-        if self.quantise_input:
-            luma = np.round(luma * np.float32(255.0))
-            luma /= np.float32(255.0)
-        height, width = luma.shape
-        rows = max(8, STRIP_PIXELS // width)
-        if height <= rows + 4:
-            return self._run_block(infrared, luma)
-        out = np.empty((height, width), np.float32)
-        for top in range(0, height, rows):
-            bottom = min(height, top + rows)
-            first, last = max(0, top - 2), min(height, bottom + 2)
-            block = self._run_block(infrared[first:last], luma[first:last])
-            out[top:bottom] = block[top - first:bottom - first]
-        return out
+        infrared = np.ascontiguousarray(infrared[0, 0], dtype=np.float32)
+        return self.bands.run(self._run_block, (infrared, luma))
 
     def _run_block(self, infrared: np.ndarray, luma: np.ndarray) -> np.ndarray:
-        """Both layers and tanh on full-width rows (reflection at the block's edges)."""
-        inputs = (infrared, luma)  # the official channel order: infrared first
-        out = None
+        """``(h, W)`` float32 tanh output of a block of full-width rows.
+
+        Args:
+            infrared: ``(h, W)`` uint8 levels or float32 on [0, 1].
+            luma: ``(h, W)`` float32 on [0, 1] (rounded to 8-bit levels here when the
+                model quantises its input).
+
+        The block's first and last rows are treated as the image border (reflection).
+        """
+        scratch = self._scratch(luma.shape)
+        if infrared.dtype == np.uint8:
+            infrared = cv2.LUT(infrared, _UNIT_LEVELS, dst=scratch.infrared)
+        if self.quantise_input:
+            luma = np.multiply(luma, np.float32(255.0), out=scratch.luma)
+            np.round(luma, out=luma)
+            luma /= np.float32(255.0)
+        hidden, term, out = scratch.hidden, scratch.term, scratch.out
+        first = True
         for kernels, bias, weight2 in zip(self._kernels1, self._biases1, self._kernels2):
-            hidden = cv2.filter2D(inputs[0], -1, kernels[0], delta=bias, borderType=_REFLECT)
-            hidden += cv2.filter2D(inputs[1], -1, kernels[1], borderType=_REFLECT)
-            np.maximum(hidden, np.float32(0.0), out=hidden)
-            if out is None:
-                out = cv2.filter2D(hidden, -1, weight2, delta=self._bias2, borderType=_REFLECT)
+            # the official channel order: infrared first
+            cv2.filter2D(infrared, -1, kernels[0], dst=hidden, delta=bias, borderType=_REFLECT)
+            cv2.filter2D(luma, -1, kernels[1], dst=term, borderType=_REFLECT)
+            cv2.add(hidden, term, dst=hidden)
+            cv2.max(hidden, 0.0, dst=hidden)
+            if first:
+                cv2.filter2D(hidden, -1, weight2, dst=out, delta=self._bias2,
+                             borderType=_REFLECT)
+                first = False
             else:
-                out += cv2.filter2D(hidden, -1, weight2, borderType=_REFLECT)
-        return np.tanh(out, out=out)
+                cv2.filter2D(hidden, -1, weight2, dst=term, borderType=_REFLECT)
+                cv2.add(out, term, dst=out)
+        return np.tanh(out)   # a new array: the scratch planes serve this thread's next block
+
+    def _scratch(self, shape: tuple[int, int]) -> "_Scratch":
+        """This thread's working planes for a block of ``shape`` (reused across frames)."""
+        scratch = getattr(self._thread_scratch, "planes", None)
+        if scratch is None or scratch.shape != shape:
+            scratch = self._thread_scratch.planes = _Scratch(shape)
+        return scratch
+
+    def close(self) -> None:
+        """Stop the band threads."""
+        self.bands.close()
+
+
+class _Scratch:
+    """Float32 working planes of one block, reused across frames.
+
+    Fresh planes every frame would be fresh memory for the OS to fault in and zero.
+    """
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.shape = shape
+        self.infrared, self.luma, self.hidden, self.term, self.out = (
+            np.empty(shape, np.float32) for _ in range(5))

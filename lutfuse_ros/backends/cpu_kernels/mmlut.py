@@ -119,3 +119,6 @@ class FastMMLUT:
         fused = self.lattice.lookup(luma * self.scale, gradient, context,
                                     thermal[0, 0] * self.scale)
         return fused.numpy()
+
+    def close(self) -> None:
+        """Nothing to release (PyTorch owns the threads)."""
