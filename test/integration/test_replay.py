@@ -4,9 +4,9 @@ Each test runs ``lutfuse replay`` in a subprocess, which starts the node (``lutf
 a child process of its own on a private ``ROS_DOMAIN_ID``; the bags are the committed
 ``test/resources/bags/demo_{sqlite3,mcap}`` (40 frames of the moving demo scene at 64x48,
 30 Hz, 16-bit thermal; ``scripts/make_test_bags.py`` writes them with ``lutfuse make-bag``),
-so these tests run on a fresh clone without ``../shared``. Processes are always cleaned up: the replay stops its node
-on every exit path, the node dies with the replay (parent-death signal), and each test kills
-a replay that outlives it.
+so these tests run on a fresh clone without ``../shared``. Processes are always cleaned up:
+the replay stops its node on every exit path, the node dies with the replay (parent-death
+signal), and each test kills a replay that outlives it.
 """
 
 from __future__ import annotations
