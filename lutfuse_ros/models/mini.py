@@ -1,6 +1,15 @@
 """The MMDRFuse mini-model: a 113-parameter two-layer CNN (ACM MM 2024).
 
 Module names mirror the official ``student.model`` state dict (``conv1.1``, ``conv2.1``).
+
+Architecture ``frame_level: true`` (the package's own extension, not in the paper) adds a
+**frame-level term**: a learned linear map of the frame's two input means (infrared, luma)
+to an offset of every hidden pre-activation and of the output pre-activation,
+``2 * (hidden + 1)`` weights (10 for ``hidden=4``). A 3x3 network sees only a 3x3
+neighbourhood, so without it the model cannot tell a dark frame from a bright one; with it,
+it can follow fusion rules centred on the frame's mean brightness (docs/training.md). The
+means are those of the image the model is given (the whole frame at inference, the crop in
+training), and they are per frame, so the output stays a smooth function of the inputs.
 """
 
 from __future__ import annotations
@@ -20,21 +29,32 @@ class MiniFusionNet(nn.Module):
         hidden: width of the hidden layer (official: 4).
         quantise_input: round the visible luminance to 8 bits first, as the official model
             saw it (it was trained and tested on uint8 gray images).
+        frame_level: add the frame-level term (see the module doc); off for the official
+            architecture.
     """
 
     family = "mini"
     default_output_mapping = "clamp"
 
-    def __init__(self, hidden: int = 4, quantise_input: bool = True) -> None:
+    def __init__(self, hidden: int = 4, quantise_input: bool = True,
+                 frame_level: bool = False) -> None:
         super().__init__()
         self.hidden = hidden
         self.quantise_input = quantise_input
+        self.frame_level = bool(frame_level)
         self.conv1 = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(2, hidden, 3))
         self.conv2 = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(hidden, 1, 3))
+        if self.frame_level:
+            #: ``offsets = level(means)``: ``(N, 2)`` (infrared, luma) -> ``(N, hidden + 1)``
+            self.level = nn.Linear(2, hidden + 1, bias=False)
+            nn.init.zeros_(self.level.weight)
 
     def architecture(self) -> dict:
         """Constructor arguments, stored in the artifact manifest."""
-        return {"hidden": self.hidden, "quantise_input": self.quantise_input}
+        architecture = {"hidden": self.hidden, "quantise_input": self.quantise_input}
+        if self.frame_level:
+            architecture["frame_level"] = True
+        return architecture
 
     def forward_features(self, visible_rgb: torch.Tensor, infrared: torch.Tensor,
                          ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -51,8 +71,14 @@ class MiniFusionNet(nn.Module):
         luma = rgb_to_luma(visible_rgb)
         if self.quantise_input:
             luma = quantise_luma(luma)
-        features = torch.relu(self.conv1(torch.cat([infrared, luma], dim=1)))
-        return features, torch.tanh(self.conv2(features))
+        inputs = torch.cat([infrared, luma], dim=1)
+        hidden = self.conv1(inputs)
+        if not self.frame_level:
+            features = torch.relu(hidden)
+            return features, torch.tanh(self.conv2(features))
+        offsets = self.level(inputs.mean(dim=(2, 3)))[:, :, None, None]   # (N, hidden + 1, 1, 1)
+        features = torch.relu(hidden + offsets[:, :self.hidden])
+        return features, torch.tanh(self.conv2(features) + offsets[:, self.hidden:])
 
     def forward(self, visible_rgb: torch.Tensor, infrared: torch.Tensor) -> torch.Tensor:
         """Fuse a batch; returns ``(N, 1, H, W)`` tanh output on [-1, 1] (clamp to [0, 1])."""
@@ -63,8 +89,11 @@ class MiniFusionNet(nn.Module):
         """Set hand-made weights computing ``tanh(max(infrared, luma))`` (centre taps only).
 
         Hidden channel 0 is ``relu(luma)``, channel 1 ``relu(infrared - luma)``, their sum the
-        maximum. A starting point for shipped defaults before training, not a trained model.
+        maximum (the frame-level term, if any, starts at zero). A starting point for shipped
+        defaults before training, not a trained model.
         """
+        if self.frame_level:
+            self.level.weight.zero_()
         self.conv1[1].weight.zero_()
         self.conv1[1].bias.zero_()
         self.conv2[1].weight.zero_()

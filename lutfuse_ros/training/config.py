@@ -223,6 +223,9 @@ class FusionLossConfig:
         refresh_weight: multiplier of ``gap_s L_s + gap_g L_g`` (paper 1; official code 10).
         feature_distillation: also align the 4-channel features (needs a teacher exposing
             them: a FusionTeacher artifact); otherwise only the outputs are aligned.
+        teacher_l1: weight of the L1 distance between the student's and the teacher's outputs,
+            both clamped to [0, 1] as the node shows them (mini stage; beyond the paper, whose
+            distillation term is scale-invariant and so cannot follow a teacher's brightness).
     """
 
     gamma: float = 2.0
@@ -235,6 +238,7 @@ class FusionLossConfig:
     refresh: bool = True
     refresh_weight: float = 1.0
     feature_distillation: bool = True
+    teacher_l1: float = 0.0
 
     def __post_init__(self) -> None:
         check_choice("loss.gradient_target", self.gradient_target, GRADIENT_TARGETS)
@@ -326,12 +330,19 @@ class MiniConfig:
             maximum, the target of the intensity loss). ``random``: PyTorch's default init.
         cache_teacher: keep the teacher's features and outputs per fixed crop in memory (the
             teacher then runs once per crop instead of once per crop and epoch).
+        frame_level: the architecture with the frame-level term
+            (:class:`~lutfuse_ros.models.MiniFusionNet`); off is the paper's 113-parameter model.
+        centre_taps_only: train only the centre tap of every 3x3 kernel (the others stay 0):
+            the model is then a per-pixel function, for per-pixel teachers such as the
+            classical rule (the 3x3 shapes, and so the paper's architecture, are kept).
     """
 
     hidden: int = 4
     quantise_input: bool = True
     init: str = "teacher_decoder"
     cache_teacher: bool = True
+    frame_level: bool = False
+    centre_taps_only: bool = False
 
     def __post_init__(self) -> None:
         check_min("mini.hidden", self.hidden, 1)

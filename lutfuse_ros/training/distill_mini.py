@@ -34,6 +34,31 @@ class _FeaturesForward(nn.Module):
         return self.model.forward_features(visible_rgb, infrared)
 
 
+def _wake_spare_hidden_units(model: MiniFusionNet, seed: int, scale: float = 0.01) -> None:
+    """Give the hidden units the hand-made maximum leaves unused small random input weights.
+
+    ``fill_analytic`` zeroes them, and a unit whose pre-activation is exactly 0 everywhere
+    never learns (ReLU's gradient at 0 is 0). Their output weights stay 0, so the model still
+    starts as the exact maximum.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    weight = model.conv1[1].weight
+    with torch.no_grad():
+        spare = weight[2:]
+        spare.copy_(scale * torch.randn(spare.shape, generator=generator).to(weight.device))
+
+
+def _train_centre_taps_only(model: MiniFusionNet) -> None:
+    """Zero the off-centre taps of both 3x3 layers and keep them at zero while training."""
+    mask = torch.zeros(3, 3)
+    mask[1, 1] = 1.0
+    for conv in (model.conv1[1], model.conv2[1]):
+        with torch.no_grad():
+            conv.weight.mul_(mask.to(conv.weight.device))
+        conv.weight.register_hook(lambda grad, m=mask: grad * m.to(grad.device))
+    LOG.info("mini-model trains its centre taps only (off-centre taps held at 0)")
+
+
 class MiniStage(ObjectiveStage):
     """Distil a :class:`~lutfuse_ros.models.MiniFusionNet` from a teacher."""
 
@@ -49,8 +74,11 @@ class MiniStage(ObjectiveStage):
             attach_source_references(store)
         else:
             self.teacher.to(self.device)
-        self.model = MiniFusionNet(config.mini.hidden, config.mini.quantise_input).to(self.device)
+        self.model = MiniFusionNet(config.mini.hidden, config.mini.quantise_input,
+                                   config.mini.frame_level).to(self.device)
         self._initialise_student()
+        if config.mini.centre_taps_only:
+            _train_centre_taps_only(self.model)
         self.train_module = _FeaturesForward(self.model)
         self.objective = FusionObjective(config.loss, num_crops, config.data.crop_size,
                                          self.dist, self.device)
@@ -68,6 +96,7 @@ class MiniStage(ObjectiveStage):
             if self.config.mini.hidden < 2:
                 raise ConfigError("mini.init: analytic_max needs mini.hidden >= 2")
             self.model.fill_analytic()
+            _wake_spare_hidden_units(self.model, seed=self.config.seed)
             LOG.info("mini-model initialised to the per-pixel maximum (hand-made weights)")
             return
         if init == "random":
@@ -116,6 +145,10 @@ class MiniStage(ObjectiveStage):
         loss = self.config.loss
         return {"teacher": self.teacher.describe() if self.teacher else
                 {"kind": "folder", "references": "per data source"},
-                "objective": f"{loss.theta} L_distill + {self.comprehensive_loss_text()}",
+                "objective": (f"{loss.theta} L_distill + {self.comprehensive_loss_text()}"
+                              + (f" + {loss.teacher_l1} L1(student, teacher)"
+                                 if loss.teacher_l1 else "")),
                 "feature_distillation": self.use_features,
+                "teacher_l1": loss.teacher_l1,
+                "centre_taps_only": self.config.mini.centre_taps_only,
                 "perceptual": bool(loss.perceptual_weights)}

@@ -130,7 +130,7 @@ class FusionObjective:
             self.vgg = load_vgg19(resolve_path(config.perceptual_weights),
                                   config.perceptual_imagenet_normalise).to(device)
             LOG.info("perceptual terms on (VGG-19 weights %s)", config.perceptual_weights)
-        else:
+        elif config.lam > 0:
             LOG.warning("perceptual terms OFF: no loss.perceptual_weights (VGG-19 ImageNet "
                         "weights cannot be downloaded here); training with intensity, gradient%s",
                         " and refresh terms" if config.refresh else " terms")
@@ -168,6 +168,10 @@ class FusionObjective:
         if config.theta > 0 and student is not None:
             terms["distill"] = digestible_distillation_loss(student, teacher)
             total = total + config.theta * terms["distill"]
+        if config.teacher_l1 > 0 and teacher is not None:
+            terms["teacher_l1"] = (output.clamp(0.0, 1.0)
+                                   - teacher[-1].detach().clamp(0.0, 1.0)).abs().mean()
+            total = total + config.teacher_l1 * terms["teacher_l1"]
         if self.memory is not None:
             ssim_scores, gmsd_scores = score_outputs(output, infrared, visible)
             targets = self.memory.recall(batch["index"], output.device)

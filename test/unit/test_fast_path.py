@@ -156,6 +156,57 @@ def test_mini_matches_module(hidden, quantise, size):
                                atol=1e-6, rtol=0)
 
 
+def frame_level_mini(quantise: bool = True, seed: int = 5) -> MiniFusionNet:
+    torch.manual_seed(seed)
+    model = MiniFusionNet(hidden=4, quantise_input=quantise, frame_level=True).eval()
+    with torch.no_grad():
+        model.level.weight.normal_(0.0, 0.5)
+    return model
+
+
+@pytest.mark.parametrize("quantise", [True, False])
+@pytest.mark.parametrize("size, workers", [((37, 61), 1), ((240, 320), 2), ((2, 2), 1)])
+def test_frame_level_mini_matches_module(quantise, size, workers):
+    model = frame_level_mini(quantise)
+    assert sum(p.numel() for p in model.parameters()) == 113 + 10
+    fast = FastMini(model, workers=workers)
+    frame = random_frame(*size, seed=3)
+    expected = module_output(model, frame)
+    np.testing.assert_allclose(fast.infer_frame(frame), expected, atol=2e-6, rtol=0)
+    np.testing.assert_allclose(fast.infer(frame.visible_rgb(), frame.infrared()), expected,
+                               atol=2e-6, rtol=0)
+    fast.close()
+
+
+def test_frame_level_term_follows_the_frame_brightness():
+    # the same 3x3 neighbourhood gives another output when the rest of the frame is brighter
+    model = frame_level_mini()
+    dark = random_frame(40, 40, seed=1)
+    visible, thermal = dark.visible.copy(), dark.thermal.copy()
+    visible[:, 20:] = 250
+    thermal[:, 20:] = 250
+    bright = FrameInputs(visible, "bgr", thermal, luma_plane(visible, "bgr"))
+    fast = FastMini(model)
+    left_dark, left_bright = fast.infer_frame(dark)[:, :15], fast.infer_frame(bright)[:, :15]
+    assert np.abs(left_dark - left_bright).mean() > 1e-3
+    np.testing.assert_allclose(left_bright, module_output(model, bright)[:, :15], atol=2e-6)
+
+
+def test_frame_level_mini_round_trips_through_an_artifact(tmp_path):
+    from lutfuse_ros.artifacts import load_artifact, save_artifact
+
+    model = frame_level_mini()
+    manifest = make_manifest(model, name="level-mini", description="test", provenance={})
+    assert manifest["architecture"] == {"hidden": 4, "quantise_input": True, "frame_level": True}
+    path = save_artifact(model, tmp_path / "level-mini.safetensors", manifest)
+    loaded = load_artifact(path).build_model()
+    frame = random_frame(30, 50, seed=4)
+    np.testing.assert_array_equal(module_output(loaded, frame), module_output(model, frame))
+    plain = MiniFusionNet(hidden=4)   # the official architecture keeps its 113 parameters
+    assert "frame_level" not in plain.architecture()
+    assert sum(p.numel() for p in plain.parameters()) == 113
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_mini_bands_are_seamless(workers):
     torch.manual_seed(3)

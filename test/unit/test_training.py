@@ -249,6 +249,32 @@ loss: {{gamma: 0.5, delta: 0.05, theta: 5.0}}
     assert artifact.manifest["provenance"]["feature_distillation"] is True
 
 
+def test_frame_level_mini_follows_a_classical_teacher(workspace):
+    config = make_config(workspace, "mini", """
+train: {epochs: 20, batch_size: 4, lr: 1.0e-2, log_every: 1}
+teacher: {kind: classical, rule: sum_max_blend, max_weight: 0.5, sum_gain: 1.0}
+mini: {init: analytic_max, cache_teacher: false, frame_level: true, centre_taps_only: true}
+loss: {gamma: 0.0, delta: 0.0, theta: 0.0, lam: 0.0, refresh: false,
+       feature_distillation: false, teacher_l1: 1.0}
+""", name="level-mini")
+    result = train(config, progress=False)
+    history = losses(result.run_dir, "teacher_l1")
+    assert history[-1] < 0.8 * history[0]
+    assert_runs_in_pipeline(result.artifact, "mini")
+    artifact = load_artifact(result.artifact)
+    assert artifact.manifest["architecture"]["frame_level"] is True
+    assert artifact.manifest["parameters"] == 113 + 10
+    provenance = artifact.manifest["provenance"]
+    assert provenance["teacher"]["kind"] == "classical" and provenance["centre_taps_only"]
+    assert "L1(student, teacher)" in provenance["objective"]
+    model = artifact.build_model()
+    for conv in (model.conv1[1], model.conv2[1]):
+        off_centre = conv.weight.detach().clone()
+        off_centre[..., 1, 1] = 0.0
+        assert torch.count_nonzero(off_centre) == 0
+    assert torch.count_nonzero(model.level.weight) > 0
+
+
 def test_torchscript_and_onnx_teachers_match_the_model(tmp_path, tiny_teacher):
     from lutfuse_ros.models import MiniFusionNet
     from lutfuse_ros.training.teacher import ArtifactTeacher, OnnxTeacher, TorchScriptTeacher

@@ -7,10 +7,13 @@ is one OpenCV ``filter2D`` on a float32 plane, vectorised along the image rows, 
 ``BORDER_REFLECT_101`` being exactly ``nn.ReflectionPad2d(1)``. Biases ride on ``filter2D``'s
 ``delta``; ReLU and tanh run in place in NumPy. Frames run in horizontal bands on every core
 (:class:`~.row_bands.RowBands`, two halo rows: two 3x3 layers), bit-identical to one call.
+A frame-level term (architecture ``frame_level``) is computed once per frame from the two
+input means and folded into those biases.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import cv2
@@ -49,10 +52,22 @@ class FastMini:
         self._biases1 = [float(b) for b in model.conv1[1].bias.detach()]
         self._kernels2 = model.conv2[1].weight.detach().float().numpy()[0].copy()  # (hidden, 3, 3)
         self._bias2 = float(model.conv2[1].bias.detach()[0])
+        #: ``(hidden + 1, 2)`` float64 frame-level weights, or None
+        self._level = (model.level.weight.detach().double().numpy().copy()
+                       if getattr(model, "frame_level", False) else None)
 
     def infer_frame(self, frame: FrameInputs) -> np.ndarray:
         """Fuse one uint8 frame; returns ``(H, W)`` float32 tanh output on [-1, 1]."""
-        return self.bands.run(self._run_block, (frame.thermal, frame.luma))
+        block = self._run_block
+        if self._level is not None:
+            pixels = frame.thermal.size * 255.0
+            if self.quantise_input:  # cv2 rounds half to even, as np.round does
+                luma_sum = cv2.sumElems(cv2.multiply(frame.luma, 255.0, dtype=cv2.CV_8U))[0]
+                luma_mean = luma_sum / pixels
+            else:
+                luma_mean = float(frame.luma.mean(dtype=np.float64))
+            block = self._with_frame_level(cv2.sumElems(frame.thermal)[0] / pixels, luma_mean)
+        return self.bands.run(block, (frame.thermal, frame.luma))
 
     def infer(self, visible_rgb: np.ndarray, infrared: np.ndarray) -> np.ndarray:
         """Fuse float inputs: ``(1, 3, H, W)`` RGB and ``(1, 1, H, W)`` infrared on [0, 1]."""
@@ -60,15 +75,32 @@ class FastMini:
 
         luma = rgb_to_luma(torch.from_numpy(visible_rgb))[0, 0].numpy()
         infrared = np.ascontiguousarray(infrared[0, 0], dtype=np.float32)
-        return self.bands.run(self._run_block, (infrared, luma))
+        block = self._run_block
+        if self._level is not None:
+            luma_levels = np.round(luma * np.float32(255.0)) / 255.0 if self.quantise_input \
+                else luma
+            block = self._with_frame_level(float(infrared.mean(dtype=np.float64)),
+                                           float(luma_levels.mean(dtype=np.float64)))
+        return self.bands.run(block, (infrared, luma))
 
-    def _run_block(self, infrared: np.ndarray, luma: np.ndarray) -> np.ndarray:
+    def _with_frame_level(self, infrared_mean: float, luma_mean: float):
+        """The block function with this frame's level offsets added to the biases."""
+        offsets = self._level @ np.array([infrared_mean, luma_mean])
+        biases1 = [bias + float(offset) for bias, offset in zip(self._biases1, offsets)]
+        return functools.partial(self._run_block, biases1=biases1,
+                                 bias2=self._bias2 + float(offsets[-1]))
+
+    def _run_block(self, infrared: np.ndarray, luma: np.ndarray,
+                   biases1: list[float] | None = None, bias2: float | None = None,
+                   ) -> np.ndarray:
         """``(h, W)`` float32 tanh output of a block of full-width rows.
 
         Args:
             infrared: ``(h, W)`` uint8 levels or float32 on [0, 1].
             luma: ``(h, W)`` float32 on [0, 1] (rounded to 8-bit levels here when the
                 model quantises its input).
+            biases1: the first layer's biases for this frame (None: the trained ones).
+            bias2: the second layer's bias for this frame (None: the trained one).
 
         The block's first and last rows are treated as the image border (reflection).
         """
@@ -80,16 +112,17 @@ class FastMini:
             np.round(luma, out=luma)
             luma /= np.float32(255.0)
         hidden, term, out = scratch.hidden, scratch.term, scratch.out
+        biases1 = self._biases1 if biases1 is None else biases1
+        bias2 = self._bias2 if bias2 is None else bias2
         first = True
-        for kernels, bias, weight2 in zip(self._kernels1, self._biases1, self._kernels2):
+        for kernels, bias, weight2 in zip(self._kernels1, biases1, self._kernels2):
             # the official channel order: infrared first
             cv2.filter2D(infrared, -1, kernels[0], dst=hidden, delta=bias, borderType=_REFLECT)
             cv2.filter2D(luma, -1, kernels[1], dst=term, borderType=_REFLECT)
             cv2.add(hidden, term, dst=hidden)
             cv2.max(hidden, 0.0, dst=hidden)
             if first:
-                cv2.filter2D(hidden, -1, weight2, dst=out, delta=self._bias2,
-                             borderType=_REFLECT)
+                cv2.filter2D(hidden, -1, weight2, dst=out, delta=bias2, borderType=_REFLECT)
                 first = False
             else:
                 cv2.filter2D(hidden, -1, weight2, dst=term, borderType=_REFLECT)
