@@ -77,7 +77,8 @@ def test_info_lists_and_prints(capsys):
     assert main(["info"]) == 0
     assert "lutfuse-mmlut" in capsys.readouterr().out
     assert main(["info", "lutfuse-mini", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["parameters"] == 113
+    info = json.loads(capsys.readouterr().out)
+    assert info["parameters"] == 113 + 10 and info["architecture"]["frame_level"] is True
     assert main(["info", "no-such-model"]) == 1
     assert "not found" in capsys.readouterr().err
 
