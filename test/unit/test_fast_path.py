@@ -178,6 +178,33 @@ def test_frame_level_mini_matches_module(quantise, size, workers):
     fast.close()
 
 
+@pytest.mark.parametrize("size, workers", [((37, 61), 1), ((240, 320), 2), ((2, 2), 1)])
+def test_centre_tap_mini_runs_per_pixel_and_matches_module(size, workers):
+    model = frame_level_mini(seed=8)
+    with torch.no_grad():
+        for conv in (model.conv1[1], model.conv2[1]):
+            centre = conv.weight[..., 1, 1].clone()
+            conv.weight.zero_()
+            conv.weight[..., 1, 1] = centre
+    fast = FastMini(model, workers=workers)
+    assert fast.per_pixel and not FastMini(frame_level_mini(seed=8)).per_pixel
+    frame = random_frame(*size, seed=6)
+    np.testing.assert_allclose(fast.infer_frame(frame), module_output(model, frame), atol=2e-6,
+                               rtol=0)
+    fast.close()
+
+
+def test_the_shipped_mini_model_is_per_pixel():
+    from lutfuse_ros.artifacts import load_artifact
+
+    model = load_artifact("lutfuse-mini").build_model()
+    fast = FastMini(model)
+    assert fast.per_pixel and model.frame_level
+    frame = random_frame(48, 64, seed=2)
+    np.testing.assert_allclose(fast.infer_frame(frame), module_output(model, frame), atol=2e-6,
+                               rtol=0)
+
+
 def test_frame_level_term_follows_the_frame_brightness():
     # the same 3x3 neighbourhood gives another output when the rest of the frame is brighter
     model = frame_level_mini()

@@ -8,7 +8,10 @@ is one OpenCV ``filter2D`` on a float32 plane, vectorised along the image rows, 
 ``delta``; ReLU and tanh run in place in NumPy. Frames run in horizontal bands on every core
 (:class:`~.row_bands.RowBands`, two halo rows: two 3x3 layers), bit-identical to one call.
 A frame-level term (architecture ``frame_level``) is computed once per frame from the two
-input means and folded into those biases.
+input means and folded into those biases. A model whose off-centre taps are all zero (trained
+with ``mini.centre_taps_only``, as the shipped one) is a per-pixel function: it runs as
+per-pixel weighted sums (``cv2.addWeighted`` / ``cv2.scaleAdd``) instead of filters, the same
+function to float32 rounding.
 """
 
 from __future__ import annotations
@@ -52,6 +55,11 @@ class FastMini:
         self._biases1 = [float(b) for b in model.conv1[1].bias.detach()]
         self._kernels2 = model.conv2[1].weight.detach().float().numpy()[0].copy()  # (hidden, 3, 3)
         self._bias2 = float(model.conv2[1].bias.detach()[0])
+        off_centre = np.ones((3, 3), bool)
+        off_centre[1, 1] = False
+        #: every 3x3 kernel is zero outside its centre tap: a per-pixel model
+        self.per_pixel = not (self._kernels1[..., off_centre].any()
+                              or self._kernels2[..., off_centre].any())
         #: ``(hidden + 1, 2)`` float64 frame-level weights, or None
         self._level = (model.level.weight.detach().double().numpy().copy()
                        if getattr(model, "frame_level", False) else None)
@@ -114,6 +122,14 @@ class FastMini:
         hidden, term, out = scratch.hidden, scratch.term, scratch.out
         biases1 = self._biases1 if biases1 is None else biases1
         bias2 = self._bias2 if bias2 is None else bias2
+        if self.per_pixel:
+            out.fill(bias2)
+            for kernels, bias, weight2 in zip(self._kernels1, biases1, self._kernels2):
+                cv2.addWeighted(infrared, float(kernels[0, 1, 1]), luma, float(kernels[1, 1, 1]),
+                                bias, dst=hidden)
+                cv2.max(hidden, 0.0, dst=hidden)
+                cv2.scaleAdd(hidden, float(weight2[1, 1]), out, dst=out)
+            return np.tanh(out)
         first = True
         for kernels, bias, weight2 in zip(self._kernels1, biases1, self._kernels2):
             # the official channel order: infrared first
