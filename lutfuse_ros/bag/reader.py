@@ -33,6 +33,7 @@ from lutfuse_ros.bag.common import (
     ros2_typestore,
     stamp_to_ns,
 )
+from lutfuse_ros.raw_image import image_to_array, thermal_to_array, visible_to_bgr
 
 #: words that mark a topic as the visible or the thermal camera when topics are guessed.
 _VISIBLE_WORDS = ("visible", "rgb", "color", "colour", "vis")
@@ -85,7 +86,7 @@ class DecodedImage:
     """An image message as an array.
 
     Attributes:
-        array: the image in the layout of ``lutfuse_ros.ros.conversions`` for ``encoding``.
+        array: the image in the layout of :mod:`lutfuse_ros.raw_image` for ``encoding``.
         encoding: the message's encoding.
         stamp_ns: header stamp (ns).
         frame_id: header frame id.
@@ -98,14 +99,12 @@ class DecodedImage:
 
 
 def decode_image(cdr: bytes | memoryview) -> DecodedImage:
-    """Deserialise a CDR ``sensor_msgs/msg/Image`` into an array (needs the ROS message wheels).
+    """Deserialise a CDR ``sensor_msgs/msg/Image`` into an array (pure Python: no ROS needed).
 
     Raises:
         BagError: the data is not a valid serialised Image.
         ConversionError: the image fields are inconsistent (encoding, step, data size).
     """
-    from lutfuse_ros.ros.conversions import image_to_array
-
     try:
         message = ros2_typestore().deserialize_cdr(cdr, IMAGE_TYPE)
     except Exception as error:  # rosbags raises SerdeError, struct.error, IndexError...
@@ -118,16 +117,12 @@ def decode_image(cdr: bytes | memoryview) -> DecodedImage:
 
 def decode_visible_bgr(cdr: bytes | memoryview) -> np.ndarray:
     """A visible image message as ``(H, W, 3)`` uint8 BGR (or ``(H, W)`` for mono)."""
-    from lutfuse_ros.ros.conversions import visible_to_bgr
-
     decoded = decode_image(cdr)
     return visible_to_bgr(decoded.array, decoded.encoding)
 
 
 def decode_thermal(cdr: bytes | memoryview) -> np.ndarray:
     """A thermal image message as ``(H, W)`` uint8 or uint16 (raw counts kept)."""
-    from lutfuse_ros.ros.conversions import thermal_to_array
-
     decoded = decode_image(cdr)
     return thermal_to_array(decoded.array, decoded.encoding)
 

@@ -2,8 +2,9 @@
 
 Visible and thermal ``sensor_msgs/Image`` (or ``CompressedImage``) messages are paired by
 header stamp with the node's :class:`~lutfuse_ros.sync.ApproximateTimePairer` (slop, offset,
-queue size) and converted with the node's :mod:`lutfuse_ros.ros.conversions`, so a bag
-recorded from the robot trains a model on exactly what the node will see.
+queue size) and converted with :mod:`lutfuse_ros.raw_image`, the array layer of the node's own
+conversions (no ROS import), so a bag recorded from the robot trains a model on exactly what the
+node will see, on a machine without ROS.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 
 from lutfuse_ros.errors import ConfigError, InputError
+from lutfuse_ros.raw_image import image_to_array, thermal_to_array, visible_to_bgr
 from lutfuse_ros.sync import ApproximateTimePairer
 from lutfuse_ros.training.datasets.frames import SequentialSource
 
@@ -182,11 +184,6 @@ def _decode(message, msgtype: str, visible: bool) -> np.ndarray:
         if not visible and image.ndim == 3:
             image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         return image
-    try:
-        from lutfuse_ros.ros.conversions import image_to_array, thermal_to_array, visible_to_bgr
-    except ImportError as error:
-        raise ConfigError("decoding sensor_msgs/Image needs the ROS message packages "
-                          "(pip install 'lutfuse_ros[ros]')") from error
     array, encoding = image_to_array(message)
     converted = visible_to_bgr(array, encoding) if visible else thermal_to_array(array, encoding)
     return np.array(converted, copy=True)
