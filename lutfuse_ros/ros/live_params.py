@@ -9,8 +9,9 @@ Three kinds of parameters (by name):
   as at configure (:func:`~lutfuse_ros.ros.settings.parse_settings` on all current values) and
   applied at once: the next pair uses the new settings, the pair in progress finishes with
   the old ones, frames waiting for a partner are re-paired;
-- **deferred** (everything else: ``autostart``, ``use_cv_bridge``, ``qos.*``, ``input.*``):
-  they change subscriptions or the converter and take effect at the next configure.
+- **deferred** (everything else: ``use_cv_bridge``, ``qos.*``, ``input.*``): they change
+  subscriptions or the converter and take effect at the next configure (``autostart`` is read
+  once, by ``main`` at start).
 
 :func:`settings_to_apply` builds the settings the node runs with after a change;
 :func:`restep` builds the fusion step for them around the running backend (no reload).
@@ -29,7 +30,7 @@ from lutfuse_ros.ros.settings import NodeSettings
 #: Parameter name prefixes that apply while the node runs.
 LIVE_PREFIXES = ("sync.", "output.", "thermal.", "alignment.", "diagnostics.")
 #: ``NodeSettings`` fields that only the next configure changes.
-DEFERRED_FIELDS = ("autostart", "use_cv_bridge", "qos", "input")
+DEFERRED_FIELDS = ("use_cv_bridge", "qos", "input")
 _MODEL_FIELDS = ("artifact", "backend", "device", "backend_options")
 
 

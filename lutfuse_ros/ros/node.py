@@ -17,7 +17,8 @@ parameter (:data:`~lutfuse_ros.ros.model_swap.MODEL_PARAMETERS`) loads the new m
 loader thread, proves it with a warm-up fuse and swaps it in atomically, or refuses the change
 with the reason and keeps the old model. The service ``~/reload_model`` (``std_srvs/Trigger``)
 reloads the artifact from its current path the same way (a model file replaced on disk). QoS,
-input transports, ``use_cv_bridge`` and ``autostart`` take effect at the next ``configure``.
+input transports and ``use_cv_bridge`` take effect at the next ``configure`` (``autostart`` is
+read once, at start).
 Configure warms the model up the same way, so a model that cannot fuse fails configure.
 
 The camera subscriptions and timers have a callback group of their own

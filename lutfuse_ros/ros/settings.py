@@ -108,7 +108,6 @@ class NodeSettings:
     """Everything the fusion node needs, validated.
 
     Attributes:
-        autostart: configure and activate on start.
         artifact: shipped model name or artifact path.
         backend: ``auto`` or a registered backend name.
         device: ``cpu`` or ``cuda[:N]``.
@@ -124,7 +123,6 @@ class NodeSettings:
         input: camera transports.
     """
 
-    autostart: bool
     artifact: str
     backend: str
     device: str
@@ -174,8 +172,7 @@ def parse_settings(values: Mapping[str, Any], *, fill_defaults: bool = False) ->
                           f"{v['sync.clock_jump_threshold']} must exceed 'sync.slop' = "
                           f"{v['sync.slop']}")
     return NodeSettings(
-        autostart=v["autostart"], artifact=v["artifact"], backend=v["backend"],
-        device=v["device"],
+        artifact=v["artifact"], backend=v["backend"], device=v["device"],
         backend_options=_backend_options(v["backend_options"], v["backend_threads"]),
         use_cv_bridge=v["use_cv_bridge"],
         sync=SyncSettings(v["sync.slop"], v["sync.queue_size"], v["sync.thermal_offset"],
