@@ -10,7 +10,7 @@ import pytest
 
 from lutfuse_ros.errors import InputError
 from lutfuse_ros.preprocessing import AlignmentConfig, ThermalConfig
-from lutfuse_ros.training.config import DataConfig, SourceConfig
+from lutfuse_ros.training.data_config import DataConfig, SourceConfig
 from lutfuse_ros.training.datasets import (
     CropDataset,
     FolderSource,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from lutfuse_ros.training.config import DataConfig, SourceConfig, resolve_path
+from lutfuse_ros.training.config import resolve_path
+from lutfuse_ros.training.data_config import DataConfig, SourceConfig
 from lutfuse_ros.training.datasets.crops import CropDataset
 from lutfuse_ros.training.datasets.folder_dataset import FolderSource, VideoSource
 from lutfuse_ros.training.datasets.frames import Frame, FrameSource, FrameStore, preprocess_pair
