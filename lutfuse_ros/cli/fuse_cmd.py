@@ -20,6 +20,8 @@ from lutfuse_ros.preprocessing import ThermalNormaliser
 from lutfuse_ros.visualise import side_by_side
 
 LOG = logging.getLogger("lutfuse.fuse")
+#: Pairs decoded ahead of the fusion, and results waiting to be encoded, at most.
+_AHEAD = 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -71,8 +73,24 @@ def run(args: argparse.Namespace) -> int:
             write_image_atomic(grid_target, grid, overwrite=args.force)
 
     # decoding the next pairs and encoding the last results overlap with the fusion (PNG
-    # coding is most of a file-to-file pair's time, and OpenCV releases the GIL for it)
-    writes: list[tuple[ImagePair, Future]] = []
+    # coding is most of a file-to-file pair's time, and OpenCV releases the GIL for it); at
+    # most _AHEAD pairs wait on either side, so memory stays bounded
+    written = 0
+    writes: deque[tuple[ImagePair, Future]] = deque()
+
+    def skip(pair: ImagePair, error: LutfuseError) -> None:
+        failed.append(f"{pair.name}: {error}")
+        LOG.error("skipped %s: %s", pair.name, error)
+
+    def finish_oldest_write() -> None:
+        nonlocal written
+        pair, write = writes.popleft()
+        try:
+            write.result()
+            written += 1
+        except LutfuseError as error:
+            skip(pair, error)
+
     with ThreadPoolExecutor(1, thread_name_prefix="lutfuse-read") as reader, \
             ThreadPoolExecutor(1, thread_name_prefix="lutfuse-write") as writer:
         reads = _read_ahead(reader, todo)
@@ -82,18 +100,13 @@ def run(args: argparse.Namespace) -> int:
                 vis, th = read.result()
                 fused = pipeline.fuse(vis, th)
             except LutfuseError as error:
-                failed.append(f"{pair.name}: {error}")
-                LOG.error("skipped %s: %s", pair.name, error)
+                skip(pair, error)
                 continue
             writes.append((pair, writer.submit(write_outputs, pair, vis, th, fused)))
-    written = 0
-    for pair, write in writes:
-        try:
-            write.result()
-            written += 1
-        except LutfuseError as error:
-            failed.append(f"{pair.name}: {error}")
-            LOG.error("skipped %s: %s", pair.name, error)
+            if len(writes) > _AHEAD:
+                finish_oldest_write()
+        while writes:
+            finish_oldest_write()
     print(f"fused {written} pair(s) into {out}" + (f", {skipped} already there (use --force to "
           "redo)" if skipped else "") + (f", {len(failed)} failed" if failed else ""))
     for line in failed:
@@ -101,13 +114,13 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed and not (written or skipped) else 0
 
 
-def _read_ahead(reader: ThreadPoolExecutor, pairs: list[ImagePair], depth: int = 2,
+def _read_ahead(reader: ThreadPoolExecutor, pairs: list[ImagePair],
                 ) -> Iterator[tuple[ImagePair, Future]]:
-    """Yield ``(pair, future of (visible, thermal))``, decoding up to ``depth`` pairs ahead."""
+    """Yield ``(pair, future of (visible, thermal))``, decoding up to ``_AHEAD`` pairs ahead."""
     pending: deque[tuple[ImagePair, Future]] = deque()
     for pair in pairs:
         pending.append((pair, reader.submit(_read_pair, pair)))
-        if len(pending) > depth:
+        if len(pending) > _AHEAD:
             yield pending.popleft()
     yield from pending
 
