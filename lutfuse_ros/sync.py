@@ -42,7 +42,6 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from types import SimpleNamespace
 from typing import Any, Callable, NamedTuple, Protocol
 
 from lutfuse_ros.errors import ConfigError, InputError
@@ -179,20 +178,20 @@ class ApproximateTimePairer:
             raise ConfigError(f"queue_size must be an integer >= 1, got {queue_size!r}")
         if not math.isfinite(offset):
             raise ConfigError(f"offset must be a finite number of seconds, got {offset!r}")
-        _check_jump_back_reset(jump_back_reset, slop)
+        jump_back_ns = jump_back_threshold_ns(jump_back_reset, slop)
         for name, interval in (("min_visible_interval", min_visible_interval),
                                ("min_thermal_interval", min_thermal_interval)):
             if not (math.isfinite(interval) and interval >= 0):
                 raise ConfigError(f"{name} must be a finite number of seconds >= 0, got "
                                   f"{interval!r}")
-        self._slop_ns = _to_ns(slop)
+        self._slop_ns = seconds_to_ns(slop)
         self._queue_size = queue_size
         self._allow_headerless = allow_headerless
-        self._jump_back_ns = math.inf if math.isinf(jump_back_reset) else _to_ns(jump_back_reset)
+        self._jump_back_ns = jump_back_ns
         self._clock_ns = clock_ns
         self._on_clock_jump = on_clock_jump
-        self._visible = _Stream(True, 0, _to_ns(min_visible_interval))
-        self._thermal = _Stream(False, _to_ns(offset), _to_ns(min_thermal_interval))
+        self._visible = _Stream(True, 0, seconds_to_ns(min_visible_interval))
+        self._thermal = _Stream(False, seconds_to_ns(offset), seconds_to_ns(min_thermal_interval))
         self._counters = SyncCounters()
         self._lock = threading.Lock()
 
@@ -364,97 +363,27 @@ def make_synchroniser(slop: float, queue_size: int, offset: float = 0.0,
         except ImportError:
             pass
         else:
-            return _MessageFiltersAdapter(
+            from lutfuse_ros.sync_message_filters import MessageFiltersAdapter
+
+            return MessageFiltersAdapter(
                 message_filters, slop, queue_size, offset, allow_headerless,
                 jump_back_reset=pairer_options.get("jump_back_reset", 1.0),
                 on_clock_jump=pairer_options.get("on_clock_jump"))
     return ApproximateTimePairer(slop, queue_size, offset, allow_headerless, **pairer_options)
 
 
-class _MessageFiltersAdapter:
-    """``message_filters.ApproximateTimeSynchronizer`` behind the :class:`PairSynchroniser` API.
+def jump_back_threshold_ns(jump_back_reset: float, slop: float) -> float:
+    """``jump_back_reset`` in ns (``inf`` stays ``inf``), after checking it exceeds ``slop``.
 
-    Items are wrapped with a ``header.stamp`` (thermal: offset applied) and pushed through two
-    bare ``SimpleFilter`` inputs; the synchroniser's callback collects the pairs each call made.
-    A stamp more than ``jump_back_reset`` seconds behind the newest of its input replaces the
-    inputs and the synchroniser by fresh ones (message_filters would otherwise hold on to the
-    old timeline).
+    Raises:
+        ConfigError: ``jump_back_reset <= slop``.
     """
-
-    def __init__(self, message_filters: Any, slop: float, queue_size: int, offset: float,
-                 allow_headerless: bool, *, jump_back_reset: float = 1.0,
-                 on_clock_jump: ClockJumpCallback | None = None) -> None:
-        from rclpy.time import Time
-
-        _check_jump_back_reset(jump_back_reset, slop)
-        self._time = Time
-        self._message_filters = message_filters
-        self._settings = (queue_size, slop, allow_headerless)
-        self._build()
-        self._offsets_ns = (0, _to_ns(offset))
-        self._allow_headerless = allow_headerless
-        self._jump_back_ns = math.inf if math.isinf(jump_back_reset) else _to_ns(jump_back_reset)
-        self._on_clock_jump = on_clock_jump
-        self._newest_ns: list[int | None] = [None, None]
-        self._collected: list[MatchedPair] = []
-        self._counters = SyncCounters()
-        self._lock = threading.Lock()
-
-    def _build(self) -> None:
-        queue_size, slop, allow_headerless = self._settings
-        self._inputs = (self._message_filters.SimpleFilter(),
-                        self._message_filters.SimpleFilter())
-        self._synchroniser = self._message_filters.ApproximateTimeSynchronizer(
-            list(self._inputs), queue_size, slop, allow_headerless=allow_headerless)
-        self._synchroniser.registerCallback(self._collect)
-
-    @property
-    def counters(self) -> SyncCounters:
-        with self._lock:
-            return replace(self._counters)
-
-    def add_visible(self, stamp_ns: int | None, item: Any) -> list[MatchedPair]:
-        return self._feed(0, stamp_ns, item)
-
-    def add_thermal(self, stamp_ns: int | None, item: Any) -> list[MatchedPair]:
-        return self._feed(1, stamp_ns, item)
-
-    def _feed(self, index: int, stamp_ns: int | None, item: Any) -> list[MatchedPair]:
-        if stamp_ns is None:
-            if not self._allow_headerless:
-                raise InputError("frame has no stamp and allow_headerless is False")
-            stamp_ns = time.time_ns()
-        stamp_ns = operator.index(stamp_ns)
-        stamp = self._time(nanoseconds=stamp_ns + self._offsets_ns[index])
-        wrapped = SimpleNamespace(header=SimpleNamespace(stamp=stamp), item=item,
-                                  stamp_ns=stamp_ns)
-        jumped_from_ns = None
-        with self._lock:
-            newest = self._newest_ns[index]
-            if newest is not None and stamp_ns < newest - self._jump_back_ns:
-                jumped_from_ns = newest
-                self._build()
-                self._newest_ns = [None, None]
-                self._counters.resets += 1
-            self._newest_ns[index] = stamp_ns if self._newest_ns[index] is None \
-                else max(stamp_ns, self._newest_ns[index])
-            self._inputs[index].signalMessage(wrapped)
-            pairs, self._collected = self._collected, []
-            self._counters.matched += len(pairs)
-        if jumped_from_ns is not None and self._on_clock_jump is not None:
-            self._on_clock_jump(("visible", "thermal")[index], jumped_from_ns, stamp_ns)
-        return pairs
-
-    def _collect(self, visible: Any, thermal: Any) -> None:
-        self._collected.append(MatchedPair(visible.item, thermal.item, visible.stamp_ns,
-                                           thermal.stamp_ns))
-
-
-def _check_jump_back_reset(jump_back_reset: float, slop: float) -> None:
     if not jump_back_reset > slop:
         raise ConfigError(f"jump_back_reset must exceed slop ({slop} s), got "
                           f"{jump_back_reset!r}")
+    return math.inf if math.isinf(jump_back_reset) else seconds_to_ns(jump_back_reset)
 
 
-def _to_ns(seconds: float) -> int:
+def seconds_to_ns(seconds: float) -> int:
+    """Seconds as integer nanoseconds (rounded)."""
     return int(round(seconds * _NS_PER_S))
