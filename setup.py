@@ -1,10 +1,31 @@
 """ament_python / pip build script of lutfuse_ros."""
 
+import shutil
 from glob import glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 PACKAGE = "lutfuse_ros"
+SOURCE = Path(__file__).resolve().parent
+#: config/ files the package reads at run time (lutfuse_ros/package_files.py): written once in
+#: config/, copied into the built package as lutfuse_ros/resources/<name>.
+PACKAGED_CONFIG_FILES = ("fuse.yaml", "fastdds_profile.xml")
+
+
+class BuildPyWithConfig(build_py):
+    """build_py that also copies config/fuse.yaml and the Fast DDS profile into the package."""
+
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False):  # an editable install reads config/ from the source tree
+            return
+        target = Path(self.build_lib) / PACKAGE / "resources"
+        target.mkdir(parents=True, exist_ok=True)
+        for name in PACKAGED_CONFIG_FILES:
+            shutil.copyfile(SOURCE / "config" / name, target / name)
+
 
 setup(
     name=PACKAGE,
@@ -15,8 +36,8 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(exclude=["test", "test.*", "benchmarks", "scripts"]),
-    package_data={PACKAGE: ["resources/models/*.safetensors", "resources/*.xml",
-                            "resources/*.yaml"]},
+    package_data={PACKAGE: ["resources/models/*.safetensors"]},
+    cmdclass={"build_py": BuildPyWithConfig},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

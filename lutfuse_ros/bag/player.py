@@ -29,30 +29,7 @@ from typing import Callable
 
 from lutfuse_ros.bag.common import NS_PER_S, THERMAL, VISIBLE
 from lutfuse_ros.errors import ConfigError
-from lutfuse_ros.sync import ApproximateTimePairer
-
-
-@dataclass(frozen=True)
-class SyncSettings:
-    """The node's synchronisation parameters, for predicting its pairs.
-
-    Attributes:
-        slop: largest stamp difference of a pair (s).
-        queue_size: frames held per stream.
-        offset: seconds added to thermal stamps before matching.
-        min_visible_interval: lower bound of the visible frame gap (s; 0: wait for the next
-            frame before releasing a pair).
-        min_thermal_interval: the same for thermal frames.
-        clock_jump_threshold: seconds a stamp may go back on its stream before the pairing
-            restarts on the new timeline (the node's ``sync.clock_jump_threshold``).
-    """
-
-    slop: float = 0.025
-    queue_size: int = 5
-    offset: float = 0.0
-    min_visible_interval: float = 0.0
-    min_thermal_interval: float = 0.0
-    clock_jump_threshold: float = 1.0
+from lutfuse_ros.settings.node_settings import SyncSettings
 
 
 @dataclass
@@ -103,21 +80,17 @@ def plan_playback(streams: list[str], stamps_ns: list[int], sync: SyncSettings) 
         The plan; pairs still queued at the end are released by a sentinel frame far after
         the last stamp and counted in ``held_at_end``.
     """
-    # The node refuses a threshold <= slop at configure (replay reports that); the prediction
-    # must not fail first.
-    pairer = ApproximateTimePairer(sync.slop, sync.queue_size, sync.offset,
-                                   jump_back_reset=max(sync.clock_jump_threshold, 2 * sync.slop),
-                                   min_visible_interval=sync.min_visible_interval,
-                                   min_thermal_interval=sync.min_thermal_interval)
+    pairer = sync.make_pairer(allow_message_filters=False)
     matched: list[tuple[int, object]] = []
     for index, (stream, stamp) in enumerate(zip(streams, stamps_ns)):
         add = pairer.add_visible if stream == VISIBLE else pairer.add_thermal
         matched.extend((index, pair) for pair in add(stamp, index))
     releasable = len(matched)
     if stamps_ns:
-        sentinel = max(stamps_ns) + round((abs(sync.offset) + 10 * sync.slop + 1.0) * NS_PER_S)
+        margin_s = abs(sync.thermal_offset) + 10 * sync.slop + 1.0
+        sentinel = max(stamps_ns) + round(margin_s * NS_PER_S)
         for add, stamp in ((pairer.add_visible, sentinel),
-                           (pairer.add_thermal, sentinel - round(sync.offset * NS_PER_S)),
+                           (pairer.add_thermal, sentinel - round(sync.thermal_offset * NS_PER_S)),
                            (pairer.add_visible, sentinel + NS_PER_S),
                            (pairer.add_thermal, sentinel + NS_PER_S)):
             matched.extend((-1, pair) for pair in add(stamp, None))

@@ -50,9 +50,9 @@ from lutfuse_ros.bag.report import (
     save_report,
     temporal_stability_of_samples,
 )
-from lutfuse_ros.bag.sync_params import load_sync_settings
 from lutfuse_ros.bag.writer import ThreadedBagWriter
 from lutfuse_ros.errors import ConfigError
+from lutfuse_ros.settings.node_settings import load_sync_settings
 
 LOG = logging.getLogger(__name__)
 NODE_MODES = ("auto", "external")
@@ -186,7 +186,7 @@ def scan_bag(options: ReplayOptions) -> tuple[str, str, PlaybackPlan, dict[str, 
     plan = plan_playback(streams, stamps, sync)
     if not plan.pairs:
         raise BagError(f"no visible/thermal pair of {options.bag} is within the node's slop of "
-                       f"{sync.slop} s (offset {sync.offset} s): nothing would be fused")
+                       f"{sync.slop} s (offset {sync.thermal_offset} s): nothing would be fused")
     return visible, thermal, plan, {"stamp_order": issues, "sync_settings": asdict(sync)}
 
 

@@ -23,7 +23,7 @@ from lutfuse_ros.pipeline import FusionPipeline, StageTimings
 from lutfuse_ros.ros.conversions import (THERMAL_ENCODINGS, VISIBLE_ENCODINGS, ImageConverter,
                                          thermal_to_array, validate_image_message,
                                          visible_to_bgr)
-from lutfuse_ros.ros.settings import OutputSettings
+from lutfuse_ros.settings.node_settings import OutputSettings
 
 #: stream name -> encodings its messages may use.
 STREAM_ENCODINGS = MappingProxyType({"visible": VISIBLE_ENCODINGS, "thermal": THERMAL_ENCODINGS})

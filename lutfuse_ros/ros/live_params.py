@@ -6,9 +6,9 @@ Three kinds of parameters (by name):
   warmed up off the executor, then swapped in (or the change is refused);
 - **live** (:data:`LIVE_PREFIXES`: ``sync.*``, ``output.*``, ``thermal.*``, ``alignment.*``,
   ``diagnostics.*``): no new model is needed; the change is validated with the same messages
-  as at configure (:func:`~lutfuse_ros.ros.settings.parse_settings` on all current values) and
-  applied at once: the next pair uses the new settings, the pair in progress finishes with
-  the old ones, frames waiting for a partner are re-paired;
+  as at configure (:func:`~lutfuse_ros.settings.node_settings.parse_settings` on all current
+  values) and applied at once: the next pair uses the new settings, the pair in progress
+  finishes with the old ones, frames waiting for a partner are re-paired;
 - **deferred** (everything else: ``use_cv_bridge``, ``qos.*``, ``input.*``): they change
   subscriptions or the converter and take effect at the next configure (``autostart`` is read
   once, by ``main`` at start).
@@ -25,7 +25,7 @@ from typing import Iterable
 from lutfuse_ros.pipeline import FusionPipeline
 from lutfuse_ros.ros.fusion_step import FusionStep
 from lutfuse_ros.ros.model_swap import MODEL_PARAMETERS
-from lutfuse_ros.ros.settings import NodeSettings
+from lutfuse_ros.settings.node_settings import NodeSettings
 
 #: Parameter name prefixes that apply while the node runs.
 LIVE_PREFIXES = ("sync.", "output.", "thermal.", "alignment.", "diagnostics.")

@@ -29,7 +29,7 @@ from lutfuse_ros.errors import ArtifactError, ConfigError, LutfuseError
 from lutfuse_ros.pipeline import FusionPipeline
 from lutfuse_ros.ros.conversions import ImageConverter, array_to_image
 from lutfuse_ros.ros.fusion_step import FusionStep
-from lutfuse_ros.ros.settings import NodeSettings
+from lutfuse_ros.settings.node_settings import NodeSettings
 
 #: Parameters that choose the model and its runtime: setting one while the node is
 #: configured loads and swaps the model at once (the others: lutfuse_ros.ros.live_params).

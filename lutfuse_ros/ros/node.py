@@ -45,11 +45,11 @@ from lutfuse_ros.errors import ConfigError, LutfuseError
 from lutfuse_ros.ros.executor import CameraFirstExecutor
 from lutfuse_ros.ros.live_params import deferred, restep, settings_to_apply
 from lutfuse_ros.ros.model_swap import MODEL_PARAMETERS, StepSlot, describe_model, load_step
-from lutfuse_ros.ros.params import SPECS, check_value, declare_node_parameters, \
-    node_parameter_values
+from lutfuse_ros.ros.params import declare_node_parameters, node_parameter_values
 from lutfuse_ros.ros.session import ActiveSession
-from lutfuse_ros.ros.settings import NodeSettings, parse_settings
 from lutfuse_ros.ros.transport import apply_transport_profile
+from lutfuse_ros.settings.node_settings import NodeSettings, parse_settings
+from lutfuse_ros.settings.schema import SPECS, check_value
 
 NODE_NAME = "fusion_node"
 _SUCCESS, _FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE

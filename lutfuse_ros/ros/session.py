@@ -53,8 +53,8 @@ from lutfuse_ros.ros.input_health import InputHealth
 from lutfuse_ros.ros.input_qos import InputSubscriptions
 from lutfuse_ros.ros.model_swap import StepSlot, describe_model, hardware_id
 from lutfuse_ros.ros.qos import make_qos
-from lutfuse_ros.ros.settings import NodeSettings
-from lutfuse_ros.sync import MatchedPair, make_synchroniser
+from lutfuse_ros.settings.node_settings import NodeSettings
+from lutfuse_ros.sync import MatchedPair
 
 VISIBLE_TOPIC = "visible/image"
 THERMAL_TOPIC = "thermal/image"
@@ -191,13 +191,7 @@ class ActiveSession:
         self._open_compressed_publisher()
 
     def _make_pairer(self, settings: NodeSettings, carry_from: Any = None) -> Any:
-        sync = settings.sync
-        pairer = make_synchroniser(
-            sync.slop, sync.queue_size, sync.thermal_offset,
-            prefer_message_filters=sync.use_message_filters,
-            min_visible_interval=sync.min_visible_interval,
-            min_thermal_interval=sync.min_thermal_interval,
-            jump_back_reset=sync.clock_jump_threshold, on_clock_jump=self._on_clock_jump)
+        pairer = settings.sync.make_pairer(self._on_clock_jump)
         if carry_from is not None:
             queued = getattr(carry_from, "queued_frames", lambda: [])()
             for stream, stamp_ns, item in queued:

@@ -15,9 +15,9 @@ deprecation warning). The variable of the generation found by
 (each generation then reads the one it knows; the shipped XML is valid for both, which a test
 checks).
 
-The profile is shipped twice with identical content: ``config/fastdds_profile.xml`` (the
-source, installed under ``share/lutfuse_ros/config``) and a package-data copy under
-``lutfuse_ros/resources`` so that a pip install without ``AMENT_PREFIX_PATH`` finds it.
+The profile is written once, ``config/fastdds_profile.xml``; the build installs it under
+``share/lutfuse_ros/config`` and copies it into the package (:mod:`lutfuse_ros.package_files`)
+so that a pip install without ``AMENT_PREFIX_PATH`` finds it.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from __future__ import annotations
 import os
 from collections.abc import MutableMapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+from lutfuse_ros.package_files import config_file
 from lutfuse_ros.ros.fastdds_version import PROFILE_VARIABLES, FastDdsInstall, detect_fastdds
 
 PROFILE_FILE_NAME = "fastdds_profile.xml"
@@ -57,8 +57,8 @@ class TransportDecision:
 
 
 def shipped_profile_path() -> Path:
-    """Path of the Fast DDS profile shipped as package data."""
-    return Path(str(resources.files("lutfuse_ros") / "resources" / PROFILE_FILE_NAME))
+    """Path of the shipped Fast DDS profile (package data, or ``config/`` of a checkout)."""
+    return config_file(PROFILE_FILE_NAME)
 
 
 def profile_variables(install: FastDdsInstall | None) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lutfuse_ros.errors import ConfigError
 from lutfuse_ros.preprocessing import AlignmentConfig, ThermalConfig
+from lutfuse_ros.settings.node_settings import SyncSettings, parse_sync_settings
 from lutfuse_ros.training.dataclass_yaml import check_choice, check_min
 
 SOURCE_KINDS = ("folder", "video", "rosbag")
@@ -33,9 +34,13 @@ class SourceConfig:
             file stem (folder kind only).
         visible_topic: visible image topic (rosbag kind).
         thermal_topic: thermal image topic (rosbag kind).
-        slop: approximate-time pairing tolerance in seconds (rosbag kind).
-        offset: seconds added to thermal stamps before pairing (rosbag kind).
-        queue_size: pairing queue length (rosbag kind).
+        slop: approximate-time pairing tolerance in seconds (rosbag kind; ``None``: the
+            node's ``sync.slop``).
+        offset: seconds added to thermal stamps before pairing (rosbag kind; ``None``: the
+            node's ``sync.thermal_offset``).
+        queue_size: pairing queue length (rosbag kind; ``None``: the node's
+            ``sync.queue_size``). The other ``sync.*`` settings are always the node's, so a
+            bag pairs in training as the node pairs it.
         every: keep every N-th frame or pair (subsampling).
         max_frames: keep at most this many frames after subsampling.
         max_side: downscale frames whose longer side exceeds this (0: never).
@@ -51,9 +56,9 @@ class SourceConfig:
     references: str | None = None
     visible_topic: str | None = None
     thermal_topic: str | None = None
-    slop: float = 0.02
-    offset: float = 0.0
-    queue_size: int = 30
+    slop: float | None = None
+    offset: float | None = None
+    queue_size: int | None = None
     every: int = 1
     max_frames: int | None = None
     max_side: int = 0
@@ -71,11 +76,21 @@ class SourceConfig:
             raise ConfigError("'references' (precomputed teacher outputs) needs a folder source")
         check_min("every", self.every, 1)
         check_min("max_side", self.max_side, 0)
-        check_min("queue_size", self.queue_size, 1)
         if self.max_frames is not None:
             check_min("max_frames", self.max_frames, 1)
-        if self.slop < 0:
-            raise ConfigError(f"slop must be >= 0 seconds, got {self.slop}")
+        if self.kind == "rosbag":
+            self.sync_settings()
+
+    def sync_settings(self) -> SyncSettings:
+        """The node's sync settings with this source's ``slop``, ``offset``, ``queue_size``.
+
+        Raises:
+            ConfigError: a value the node would refuse, named by its node parameter.
+        """
+        overrides = {"sync.slop": self.slop, "sync.thermal_offset": self.offset,
+                     "sync.queue_size": self.queue_size}
+        return parse_sync_settings({name: value for name, value in overrides.items()
+                                    if value is not None})
 
     @property
     def label(self) -> str:

@@ -29,6 +29,10 @@ def test_wheel_ships_models_and_entry_point(tmp_path):
     assert "lutfuse_ros/pipeline.py" in names
     assert "lutfuse_ros/resources/models/lutfuse-mmlut.safetensors" in names
     assert "lutfuse_ros/resources/models/lutfuse-mini.safetensors" in names
+    # config/ written once, shipped as package data by the build, byte for byte.
+    for name in ("fuse.yaml", "fastdds_profile.xml"):
+        assert zipfile.ZipFile(wheel).read(f"lutfuse_ros/resources/{name}") == \
+            (REPO / "config" / name).read_bytes()
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     entry_points_text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "lutfuse = lutfuse_ros.cli.main:main" in entry_points_text
@@ -56,6 +60,8 @@ def test_colcon_builds_the_ament_python_package(tmp_path):
     assert (share / "config" / "fuse.yaml").is_file()
     site = next(prefix.glob("lib/python3*/site-packages"))
     assert (site / "lutfuse_ros" / "resources" / "models" / "lutfuse-mmlut.safetensors").is_file()
+    assert (site / "lutfuse_ros" / "resources" / "fuse.yaml").read_bytes() == \
+        (REPO / "config" / "fuse.yaml").read_bytes()
     script = prefix / "lib" / "lutfuse_ros" / "lutfuse"
     assert script.is_file()
     env = dict(os.environ, PYTHONPATH=str(site))

@@ -10,6 +10,7 @@ import pytest
 
 from lutfuse_ros.errors import InputError
 from lutfuse_ros.preprocessing import AlignmentConfig, ThermalConfig
+from lutfuse_ros.settings.node_settings import parse_sync_settings
 from lutfuse_ros.training.data_config import DataConfig, SourceConfig
 from lutfuse_ros.training.datasets import (
     CropDataset,
@@ -222,13 +223,18 @@ def write_bag(path: Path, storage: str, pairs: int = 6, jitter_ns: int = 3_000_0
                          store.serialize_cdr(msg, image_type.__msgtype__))
 
 
+def _sync(slop: float, offset: float = 0.0):
+    """The node's sync settings with another slop and thermal offset."""
+    return parse_sync_settings({"sync.slop": slop, "sync.thermal_offset": offset})
+
+
 @pytest.mark.parametrize("storage", ["sqlite3", "mcap", "ros1"])
 def test_rosbag_pairs_by_stamp_with_slop(tmp_path, storage):
     from lutfuse_ros.training.datasets.rosbag_dataset import RosbagSource
 
     path = tmp_path / ("recording.bag" if storage == "ros1" else "recording")
     write_bag(path, storage)
-    source = RosbagSource(path, "/vis", "/th", slop=0.01)
+    source = RosbagSource(path, "/vis", "/th", sync=_sync(0.01))
     keys = source.keys()
     # 6 pairs; the lonely thermal frame and (at most) the last pair awaiting a successor drop
     assert len(keys) in (5, 6)
@@ -246,10 +252,10 @@ def test_rosbag_slop_offset_and_subsampling(tmp_path):
     path = tmp_path / "late_thermal"
     write_bag(path, "sqlite3", pairs=8, thermal_shift_ns=40_000_000)
     with pytest.raises(InputError, match="no frames"):
-        RosbagSource(path, "/vis", "/th", slop=0.01).keys()
-    shifted = RosbagSource(path, "/vis", "/th", slop=0.01, offset=-0.04)
+        RosbagSource(path, "/vis", "/th", sync=_sync(0.01)).keys()
+    shifted = RosbagSource(path, "/vis", "/th", sync=_sync(0.01, -0.04))
     assert len(shifted.keys()) >= 7
-    every = RosbagSource(path, "/vis", "/th", slop=0.01, offset=-0.04, every=3)
+    every = RosbagSource(path, "/vis", "/th", sync=_sync(0.01, -0.04), every=3)
     assert len(every.keys()) == len(shifted.keys()[::3])
     with pytest.raises(InputError, match="no topic /missing"):
         RosbagSource(path, "/vis", "/missing").keys()

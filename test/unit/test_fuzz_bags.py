@@ -27,6 +27,7 @@ from lutfuse_ros.bag.reader import ImageBagReader, decode_image
 from lutfuse_ros.bag.replay import ReplayOptions, scan_bag
 from lutfuse_ros.bag.writer import ImageBagWriter, image_cdr
 from lutfuse_ros.errors import InputError, LutfuseError
+from lutfuse_ros.settings.node_settings import parse_sync_settings
 from lutfuse_ros.training.datasets.rosbag_dataset import RosbagSource
 
 VISIBLE, THERMAL = "/visible/image", "/thermal/image"
@@ -91,7 +92,7 @@ def read_with_replay_reader(bag: Path, **topics) -> list[tuple[str, int, np.ndar
 
 def read_with_training_source(bag: Path, visible: str = VISIBLE, thermal: str = THERMAL,
                               slop: float = 0.02) -> list[tuple[np.ndarray, np.ndarray]]:
-    source = RosbagSource(bag, visible, thermal, slop=slop)
+    source = RosbagSource(bag, visible, thermal, sync=parse_sync_settings({"sync.slop": slop}))
     return [source.read(key) for key in source.keys()]
 
 

@@ -31,7 +31,7 @@ from lutfuse_ros.ros.conversions import (
     ImageConverter,
 )
 from lutfuse_ros.ros.fusion_step import FusionStep
-from lutfuse_ros.ros.settings import parse_settings
+from lutfuse_ros.settings.node_settings import parse_settings
 
 #: encodings a driver may send that the package does not convert (float, signed, Bayer, typos).
 FOREIGN_ENCODINGS = ("32FC1", "32FC3", "64FC1", "16SC1", "8SC1", "bayer_rggb8", "BGR8", "mono8 ",

@@ -17,7 +17,7 @@ from lutfuse_ros.errors import ConfigError
 from lutfuse_ros.ros.conversions import array_to_image
 from lutfuse_ros.ros.model_swap import (StepSlot, describe_model, load_step, model_settings,
                                         warm_up_pair)
-from lutfuse_ros.ros.settings import parse_settings
+from lutfuse_ros.settings.node_settings import parse_settings
 
 
 def settings_for(artifact: str, **values):

@@ -11,7 +11,7 @@ from lutfuse_ros.errors import ConversionError, InputError
 from lutfuse_ros.pipeline import FusionPipeline
 from lutfuse_ros.ros.conversions import array_to_image, image_to_array
 from lutfuse_ros.ros.fusion_step import FusionStep
-from lutfuse_ros.ros.settings import parse_settings
+from lutfuse_ros.settings.node_settings import parse_settings
 from lutfuse_ros.ros.traffic import synthetic_pair
 
 

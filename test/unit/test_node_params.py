@@ -7,6 +7,7 @@ descriptors with ranges, and the shipped copies in sync.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pytest
@@ -14,21 +15,27 @@ import yaml
 
 from lutfuse_ros.errors import ConfigError
 from lutfuse_ros.pipeline import PipelineConfig
+from lutfuse_ros.package_files import PACKAGED_CONFIG_FILES, config_file
 from lutfuse_ros.ros import params
-from lutfuse_ros.ros.params import (PARAMETERS, SPECS, check_value, default_values,
-                                    read_params_file)
-from lutfuse_ros.ros.settings import parse_settings
+from lutfuse_ros.settings import docs_table
+from lutfuse_ros.settings.node_settings import load_sync_settings, parse_sync_settings
+from lutfuse_ros.training.data_config import SourceConfig
+from lutfuse_ros.settings.params_file import default_values, read_params_file
+from lutfuse_ros.settings.schema import PARAMETERS, SPECS, check_value
+from lutfuse_ros.settings.node_settings import parse_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("source, copy", [
-    ("config/fuse.yaml", "lutfuse_ros/resources/fuse.yaml"),
-    ("config/fastdds_profile.xml", "lutfuse_ros/resources/fastdds_profile.xml"),
-])
-def test_package_data_copies_equal_their_config_source(source, copy):
-    assert (REPO / source).read_bytes() == (REPO / copy).read_bytes(), (
-        f"{copy} differs from {source}, its source of truth: cp {source} {copy}")
+def test_each_config_file_exists_once_in_the_source_tree():
+    # config/ is the only copy; the build copies it into the package (test_packaging checks
+    # the wheel), and a checkout reads config/ itself.
+    for name in PACKAGED_CONFIG_FILES:
+        copies = [path for path in REPO.rglob(name)
+                  if not {".git", "build", "install"} & set(path.relative_to(REPO).parts)
+                  and not path.relative_to(REPO).parts[0].startswith(".venv")]
+        assert copies == [REPO / "config" / name], copies
+        assert config_file(name) == REPO / "config" / name
 
 
 def test_defaults_cover_exactly_the_parameter_table_with_valid_values():
@@ -198,3 +205,33 @@ def test_docs_list_every_parameter():
     docs = (REPO / "docs" / "ros_node.md").read_text()
     missing = [spec.name for spec in PARAMETERS if f"`{spec.name}`" not in docs]
     assert not missing, f"docs/ros_node.md lacks {missing}"
+
+
+def test_docs_parameter_table_is_generated_from_the_schema_and_defaults():
+    docs = (REPO / "docs" / "ros_node.md").read_text()
+    assert docs_table.render(docs) == docs, (
+        "docs/ros_node.md is out of date: python -m lutfuse_ros.settings.docs_table "
+        "docs/ros_node.md")
+    table = docs_table.parameter_table()
+    defaults = default_values()
+    for spec in PARAMETERS:  # one row per parameter, with its default from fuse.yaml
+        row = next(line for line in table.splitlines() if line.startswith(f"| `{spec.name}` |"))
+        shown = row.split(" | ")[2].strip("`")
+        value = defaults[spec.name]
+        assert shown == (value if isinstance(value, str) and value else json.dumps(value))
+
+
+def test_replay_and_training_pair_with_the_node_sync_settings():
+    node = parse_settings(default_values()).sync
+    assert load_sync_settings() == node == parse_sync_settings()
+    source = SourceConfig(kind="rosbag", path="bag", visible_topic="/v", thermal_topic="/t")
+    assert source.sync_settings() == node
+    tuned = SourceConfig(kind="rosbag", path="bag", visible_topic="/v", thermal_topic="/t",
+                         slop=0.01, queue_size=30)
+    assert (tuned.sync_settings().slop, tuned.sync_settings().queue_size) == (0.01, 30)
+    # The node's messages, wherever the value was written.
+    with pytest.raises(ConfigError, match="'sync.slop'"):
+        SourceConfig(kind="rosbag", path="bag", visible_topic="/v", thermal_topic="/t",
+                     slop=-1.0)
+    with pytest.raises(ConfigError, match="'sync.clock_jump_threshold'"):
+        load_sync_settings(None, ["sync.slop:=0.5", "sync.clock_jump_threshold:=0.4"])

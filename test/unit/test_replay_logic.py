@@ -16,7 +16,6 @@ from lutfuse_ros.bag.player import (
     VISIBLE,
     FlowControl,
     Pacer,
-    SyncSettings,
     plan_playback,
 )
 from lutfuse_ros.bag.records import ReplayRecords, node_counters, summarise
@@ -28,11 +27,17 @@ from lutfuse_ros.bag.report import (
     save_report,
     to_markdown,
 )
-from lutfuse_ros.bag.sync_params import load_sync_settings, parse_override
 from lutfuse_ros.errors import ConfigError
+from lutfuse_ros.settings.node_settings import load_sync_settings, parse_sync_settings
+from lutfuse_ros.settings.params_file import parse_override
 from lutfuse_ros.metrics import METRIC_NAMES
 
 MS = 1_000_000
+
+
+def sync_with(**values):
+    """The node's default sync settings with some ``sync.*`` values replaced."""
+    return parse_sync_settings({f"sync.{name}": value for name, value in values.items()})
 
 
 def interleaved(visible_hz: float, thermal_hz: float, seconds: float, thermal_delay_ms: float = 0
@@ -59,7 +64,7 @@ class FakeClock:
 class TestPlanPlayback:
     def test_equal_rates_pair_every_frame(self):
         streams, stamps = interleaved(30, 30, 1.0, thermal_delay_ms=2)
-        plan = plan_playback(streams, stamps, SyncSettings(slop=0.01, queue_size=5))
+        plan = plan_playback(streams, stamps, sync_with(slop=0.01, queue_size=5))
         assert len(plan.pairs) == 30
         assert all(t - v == 2 * MS for v, t in plan.pairs)
         # the synchroniser releases pair i when visible frame i + 1 shows that no closer
@@ -69,12 +74,12 @@ class TestPlanPlayback:
         assert plan.visible_count == plan.thermal_count == 30
 
     def test_identical_stamps_release_at_once(self):
-        plan = plan_playback([VISIBLE, THERMAL] * 3, [0, 0, 10, 10, 20, 20], SyncSettings())
+        plan = plan_playback([VISIBLE, THERMAL] * 3, [0, 0, 10, 10, 20, 20], load_sync_settings())
         assert plan.releases == {1: 0, 3: 1, 5: 2} and plan.held_at_end == 0
 
     def test_slow_thermal_pairs_with_nearest_visible_frame(self):
         streams, stamps = interleaved(30, 9, 2.0, thermal_delay_ms=5)
-        plan = plan_playback(streams, stamps, SyncSettings(slop=0.02, queue_size=10))
+        plan = plan_playback(streams, stamps, sync_with(slop=0.02, queue_size=10))
         assert len(plan.pairs) == 18
         for visible, thermal in plan.pairs:
             assert abs(thermal - visible) <= 20 * MS
@@ -86,8 +91,8 @@ class TestPlanPlayback:
 
     def test_offset_and_slop_come_into_play(self):
         streams, stamps = interleaved(10, 10, 1.0, thermal_delay_ms=50)
-        assert plan_playback(streams, stamps, SyncSettings(slop=0.02)).pairs == []
-        shifted = plan_playback(streams, stamps, SyncSettings(slop=0.02, offset=-0.05))
+        assert plan_playback(streams, stamps, sync_with(slop=0.02)).pairs == []
+        shifted = plan_playback(streams, stamps, sync_with(slop=0.02, thermal_offset=-0.05))
         assert len(shifted.pairs) == 10
 
 
@@ -157,7 +162,7 @@ class TestPacer:
 class TestSummary:
     def test_counts_latencies_and_rates(self):
         plan = plan_playback([VISIBLE, THERMAL] * 4, [s for i in range(4) for s in (i, i)],
-                             SyncSettings(slop=0.01))
+                             sync_with(slop=0.01))
         records = ReplayRecords({0, 2}, {0, 2})
         for stamp in range(4):
             records.published(VISIBLE, stamp, 10.0 + stamp, b"v")
@@ -201,7 +206,7 @@ class TestSummary:
 
 class TestReportFiles:
     def test_written_atomically_and_not_overwritten(self, tmp_path):
-        plan = plan_playback([VISIBLE, THERMAL], [0, 0], SyncSettings())
+        plan = plan_playback([VISIBLE, THERMAL], [0, 0], load_sync_settings())
         records = ReplayRecords()
         records.published(VISIBLE, 0, 1.0, b"")
         records.received(0, 1.02, b"")
@@ -243,7 +248,7 @@ class TestSyncParams:
         params.write_text("lutfuse_fusion:\n  ros__parameters:\n    sync:\n      slop: 0.04\n"
                           "      thermal_offset: -0.01\n")
         settings = load_sync_settings(params, ["sync.queue_size:=7"])
-        assert (settings.slop, settings.offset, settings.queue_size) == (0.04, -0.01, 7)
+        assert (settings.slop, settings.thermal_offset, settings.queue_size) == (0.04, -0.01, 7)
 
     def test_clock_jump_threshold_follows_the_node_parameter(self):
         stamps = [0, 0, 5_000_000_000, 5_000_000_000, 3_000_000_000, 3_000_000_000,

@@ -9,11 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
-from lutfuse_ros.bag.player import THERMAL, VISIBLE, SyncSettings, plan_playback
+from lutfuse_ros.bag.player import THERMAL, VISIBLE, plan_playback
 from lutfuse_ros.bag.records import ReplayRecords, sample_triples, summarise, temporal_window
 from lutfuse_ros.bag.replay import ReplayOptions
 from lutfuse_ros.bag.report import temporal_stability_of_samples, to_json, to_markdown
 from lutfuse_ros.errors import ConfigError
+from lutfuse_ros.settings.node_settings import load_sync_settings
 
 HEIGHT, WIDTH = 60, 80
 
@@ -42,7 +43,7 @@ def test_window_is_the_middle_of_the_bag():
 
 
 def test_sample_triples_skip_dropped_and_unpaired_frames():
-    plan = plan_playback([VISIBLE, THERMAL] * 3, [0, 0, 10, 10, 20, 20], SyncSettings())
+    plan = plan_playback([VISIBLE, THERMAL] * 3, [0, 0, 10, 10, 20, 20], load_sync_settings())
     records = ReplayRecords({0, 10, 20}, {0, 10})
     for stamp in (0, 10, 20):
         records.published(VISIBLE, stamp, 0.0, b"v%d" % stamp)
@@ -73,7 +74,7 @@ def test_mismatched_frames_are_skipped_and_short_windows_are_nan():
 
 
 def test_report_shows_temporal_stability():
-    plan = plan_playback([VISIBLE, THERMAL], [0, 0], SyncSettings())
+    plan = plan_playback([VISIBLE, THERMAL], [0, 0], load_sync_settings())
     report = summarise(plan, ReplayRecords(), {"bag": "x"}, {}, 0.0, 1.0, interrupted=False)
     assert "Temporal stability: fewer than two" in to_markdown(report)
     report.temporal = temporal_stability_of_samples(_panning_frames(5))

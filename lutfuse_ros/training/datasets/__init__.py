@@ -21,8 +21,7 @@ def build_source(config: SourceConfig) -> FrameSource:
     from lutfuse_ros.training.datasets.rosbag_dataset import RosbagSource
 
     return RosbagSource(resolve_path(config.path), config.visible_topic, config.thermal_topic,
-                        config.slop, config.offset, config.queue_size, config.every,
-                        config.max_frames, config.label)
+                        config.sync_settings(), config.every, config.max_frames, config.label)
 
 
 def build_frame_store(config: DataConfig) -> FrameStore:

@@ -1,8 +1,9 @@
 """Training frames from ROS bags (rosbag1, rosbag2 sqlite3 or mcap) via ``rosbags``.
 
 Visible and thermal ``sensor_msgs/Image`` (or ``CompressedImage``) messages are paired by
-header stamp with the node's :class:`~lutfuse_ros.sync.ApproximateTimePairer` (slop, offset,
-queue size) and converted with :mod:`lutfuse_ros.raw_image`, the array layer of the node's own
+header stamp with the node's :class:`~lutfuse_ros.sync.ApproximateTimePairer` and its
+:class:`~lutfuse_ros.settings.node_settings.SyncSettings` (``config/fuse.yaml``'s ``sync.*``
+unless the source overrides slop, offset or queue size) and converted with :mod:`lutfuse_ros.raw_image`, the array layer of the node's own
 conversions (no ROS import), so a bag recorded from the robot trains a model on exactly what the
 node will see, on a machine without ROS.
 """
@@ -18,6 +19,7 @@ import numpy as np
 
 from lutfuse_ros.errors import ConfigError, InputError
 from lutfuse_ros.raw_image import image_to_array, thermal_to_array, visible_to_bgr
+from lutfuse_ros.settings.node_settings import SyncSettings, parse_sync_settings
 from lutfuse_ros.sync import ApproximateTimePairer
 from lutfuse_ros.training.datasets.frames import SequentialSource
 
@@ -34,9 +36,7 @@ class RosbagSource(SequentialSource):
             rosbag1 ``.bag`` file.
         visible_topic: visible camera topic.
         thermal_topic: thermal camera topic.
-        slop: largest stamp difference of a pair, seconds.
-        offset: seconds added to thermal stamps before pairing (constant clock offset).
-        queue_size: pairing queue length per stream.
+        sync: pairing settings (default: the node's defaults).
         every: keep every N-th pair.
         max_frames: keep at most this many pairs.
         label: key prefix (default: the bag's name).
@@ -47,7 +47,7 @@ class RosbagSource(SequentialSource):
     """
 
     def __init__(self, path: str | Path, visible_topic: str, thermal_topic: str,
-                 slop: float = 0.02, offset: float = 0.0, queue_size: int = 30, every: int = 1,
+                 sync: SyncSettings | None = None, every: int = 1,
                  max_frames: int | None = None, label: str | None = None) -> None:
         super().__init__()
         self.path = Path(path)
@@ -55,7 +55,7 @@ class RosbagSource(SequentialSource):
             raise InputError(f"rosbag {self.path} not found")
         self.label = label or self.path.stem
         self.visible_topic, self.thermal_topic = visible_topic, thermal_topic
-        self.slop, self.offset, self.queue_size = slop, offset, queue_size
+        self.sync = sync if sync is not None else parse_sync_settings()
         self.every, self.max_frames = every, max_frames
         self.counters: dict[str, int] = {}
 
@@ -98,8 +98,7 @@ class RosbagSource(SequentialSource):
 
     def _pairs(self, reader) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         """Pair and decode the messages of an open reader."""
-        pairer = ApproximateTimePairer(self.slop, self.queue_size, self.offset,
-                                       jump_back_reset=max(1.0, 2 * self.slop + 1e-3))
+        pairer = self.sync.make_pairer(allow_message_filters=False)
         kept = 0
         paired = 0
         connections = self._connections(reader)
@@ -161,7 +160,8 @@ class RosbagSource(SequentialSource):
     def describe(self) -> dict:
         return {"kind": "rosbag", "label": self.label, "path": str(self.path),
                 "visible_topic": self.visible_topic, "thermal_topic": self.thermal_topic,
-                "slop": self.slop, "offset": self.offset, "every": self.every,
+                "slop": self.sync.slop, "offset": self.sync.thermal_offset,
+                "queue_size": self.sync.queue_size, "every": self.every,
                 "max_frames": self.max_frames, "frames": len(self.keys()),
                 "pairing": self.counters}
 

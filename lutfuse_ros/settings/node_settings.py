@@ -1,27 +1,40 @@
 """ROS-free settings of the fusion node, parsed from its flat parameter values.
 
 :func:`parse_settings` turns ``{"sync.slop": 0.025, ...}`` (the node's parameters, or a
-parameters file read with :func:`lutfuse_ros.ros.params.read_params_file`) into a frozen
-:class:`NodeSettings`. Every problem raises :class:`~lutfuse_ros.errors.ConfigError` with a
-message that starts with the parameter's name, so the node can fail ``configure`` with it.
+parameters file read with :func:`lutfuse_ros.settings.params_file.read_params_file`) into a
+frozen :class:`NodeSettings`. Every problem raises :class:`~lutfuse_ros.errors.ConfigError`
+with a message that starts with the parameter's name, so the node can fail ``configure`` with
+it. :func:`parse_sync_settings` reads only the ``sync.*`` part, with the same checks: replay
+predicts the node's pairs and training pairs bag frames with it.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import Any, Mapping
+from collections.abc import Iterable
+from typing import Any, Callable, Mapping
 
 import yaml
 
 from lutfuse_ros.errors import ConfigError
 from lutfuse_ros.pipeline import PipelineConfig
 from lutfuse_ros.preprocessing import AlignmentConfig, ThermalConfig
-from lutfuse_ros.ros.params import SPECS, check_value, default_values
+from lutfuse_ros.settings.params_file import default_values, load_parameters
+from lutfuse_ros.settings.schema import SPECS, check_value
+
+#: Parameters of :class:`SyncSettings`, in field order.
+SYNC_PARAMETERS = ("sync.slop", "sync.queue_size", "sync.thermal_offset",
+                   "sync.min_visible_interval", "sync.min_thermal_interval",
+                   "sync.use_message_filters", "sync.clock_jump_threshold")
 
 
 @dataclass(frozen=True)
 class SyncSettings:
     """Approximate-time pairing (see :class:`lutfuse_ros.sync.ApproximateTimePairer`).
+
+    The one record of the ``sync.*`` parameters: the node, replay's prediction of its pairs
+    and training's rosbag pairing all use it (defaults: ``config/fuse.yaml``).
 
     Attributes:
         slop: largest stamp difference of a pair, seconds.
@@ -41,6 +54,29 @@ class SyncSettings:
     min_thermal_interval: float
     use_message_filters: bool
     clock_jump_threshold: float
+
+    def make_pairer(self, on_clock_jump: Callable[[str, int, int], None] | None = None, *,
+                    allow_message_filters: bool = True) -> Any:
+        """The synchroniser these settings describe.
+
+        Args:
+            on_clock_jump: called with (stream, newest ns, new stamp ns) on a clock jump back.
+            allow_message_filters: honour ``use_message_filters``; ``False`` always gives the
+                package's own :class:`~lutfuse_ros.sync.ApproximateTimePairer` (replay's
+                prediction, training).
+
+        Returns:
+            An object with ``add_visible``, ``add_thermal`` and ``counters``
+            (:func:`lutfuse_ros.sync.make_synchroniser`).
+        """
+        from lutfuse_ros.sync import make_synchroniser
+
+        return make_synchroniser(
+            self.slop, self.queue_size, self.thermal_offset,
+            prefer_message_filters=self.use_message_filters and allow_message_filters,
+            min_visible_interval=self.min_visible_interval,
+            min_thermal_interval=self.min_thermal_interval,
+            jump_back_reset=self.clock_jump_threshold, on_clock_jump=on_clock_jump)
 
 
 @dataclass(frozen=True)
@@ -167,17 +203,11 @@ def parse_settings(values: Mapping[str, Any], *, fill_defaults: bool = False) ->
     for name in ("artifact", "device"):
         if not v[name].strip():
             raise ConfigError(f"parameter '{name}' must not be empty")
-    if not v["sync.clock_jump_threshold"] > v["sync.slop"]:
-        raise ConfigError(f"parameter 'sync.clock_jump_threshold' = "
-                          f"{v['sync.clock_jump_threshold']} must exceed 'sync.slop' = "
-                          f"{v['sync.slop']}")
     return NodeSettings(
         artifact=v["artifact"], backend=v["backend"], device=v["device"],
         backend_options=_backend_options(v["backend_options"], v["backend_threads"]),
         use_cv_bridge=v["use_cv_bridge"],
-        sync=SyncSettings(v["sync.slop"], v["sync.queue_size"], v["sync.thermal_offset"],
-                          v["sync.min_visible_interval"], v["sync.min_thermal_interval"],
-                          v["sync.use_message_filters"], v["sync.clock_jump_threshold"]),
+        sync=_sync_settings(v),
         qos=QosSettings(v["qos.input"], v["qos.input_depth"], v["qos.output"],
                         v["qos.output_depth"]),
         output=OutputSettings(v["output.encoding"], v["output.stamp_source"],
@@ -191,6 +221,50 @@ def parse_settings(values: Mapping[str, Any], *, fill_defaults: bool = False) ->
                                         v["diagnostics.error_after_failures"]),
         input=InputSettings(v["input.visible_transport"], v["input.thermal_transport"]),
     )
+
+
+def parse_sync_settings(values: Mapping[str, Any] | None = None) -> SyncSettings:
+    """The ``sync.*`` part of the node's parameters, checked as :func:`parse_settings` does.
+
+    Args:
+        values: flat parameter values (other names are ignored); a missing ``sync.*``
+            parameter takes its default from ``config/fuse.yaml``.
+
+    Raises:
+        ConfigError: a ``sync.*`` value is invalid, named as the node names it.
+    """
+    values = values or {}
+    merged = {name: values[name] if name in values else default
+              for name, default in default_values().items() if name in SYNC_PARAMETERS}
+    for name, value in merged.items():
+        problem = check_value(SPECS[name], value)
+        if problem:
+            raise ConfigError(problem)
+    return _sync_settings(merged)
+
+
+def load_sync_settings(params_file: str | os.PathLike[str] | None = None,
+                       overrides: Iterable[str] = ()) -> SyncSettings:
+    """The sync settings of a node started with ``--params-file`` and ``-p`` overrides.
+
+    Args:
+        params_file: the node's parameter file (every ``ros__parameters`` section), or
+            ``None`` for the defaults.
+        overrides: ``name:=value`` strings given to the node with ``-p``.
+
+    Raises:
+        ConfigError: a file cannot be read, an override is malformed, or a ``sync.*`` value is
+            invalid.
+    """
+    return parse_sync_settings(load_parameters(params_file, overrides))
+
+
+def _sync_settings(v: Mapping[str, Any]) -> SyncSettings:
+    if not v["sync.clock_jump_threshold"] > v["sync.slop"]:
+        raise ConfigError(f"parameter 'sync.clock_jump_threshold' = "
+                          f"{v['sync.clock_jump_threshold']} must exceed 'sync.slop' = "
+                          f"{v['sync.slop']}")
+    return SyncSettings(*(v[name] for name in SYNC_PARAMETERS))
 
 
 def _backend_options(text: str, threads: int) -> dict[str, Any]:
