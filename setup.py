@@ -19,7 +19,7 @@ class BuildPyWithConfig(build_py):
 
     def run(self):
         super().run()
-        if getattr(self, "editable_mode", False):  # an editable install reads config/ from the source tree
+        if getattr(self, "editable_mode", False):  # editable: config/ is read in place
             return
         target = Path(self.build_lib) / PACKAGE / "resources"
         target.mkdir(parents=True, exist_ok=True)

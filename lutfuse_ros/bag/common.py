@@ -14,10 +14,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from lutfuse_ros.errors import LutfuseError
+from lutfuse_ros.errors import InputError
 
-#: the ROS 2 type of every image topic the bag tools read and write.
+#: the ROS 2 type of every image topic the bag tools write (and replay publishes).
 IMAGE_TYPE = "sensor_msgs/msg/Image"
+#: the ROS 2 type of a compressed (JPEG/PNG) image topic, which training also reads.
+COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"
+#: every image type :class:`~lutfuse_ros.bag.reader.ImageBagReader` can read.
+IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE)
 #: default topic names of the bags ``lutfuse make-bag`` writes.
 DEFAULT_VISIBLE_TOPIC = "/visible/image"
 DEFAULT_THERMAL_TOPIC = "/thermal/image"
@@ -30,8 +34,12 @@ NS_PER_S = 1_000_000_000
 VISIBLE, THERMAL = "visible", "thermal"
 
 
-class BagError(LutfuseError):
-    """A bag is missing, truncated, corrupt, lacks a topic, or holds an unexpected type."""
+class BagError(InputError):
+    """A bag is missing, truncated, corrupt, lacks a topic, or holds an unexpected type.
+
+    Replay and training both read bags through :class:`~lutfuse_ros.bag.reader.ImageBagReader`
+    and raise this one type (an :class:`~lutfuse_ros.errors.InputError`: bad input data).
+    """
 
 
 @lru_cache(maxsize=1)

@@ -1,11 +1,18 @@
 """Reading image topics from rosbag2 (sqlite3, mcap) and rosbag1 bags with ``rosbags``.
 
-:class:`ImageBagReader` accepts a rosbag2 directory, a single ``.db3``/``.mcap`` storage file
-(a recording whose ``metadata.yaml`` was never written) or a rosbag1 ``.bag`` file. It checks
-topics and types up front and yields :class:`BagImageMessage` items whose ``cdr`` is always a
-ROS 2 CDR serialisation (rosbag1 messages are converted), ready for ``rclpy`` to publish raw or
-to deserialise. Every failure of the underlying reader (truncated file, corrupt database,
-damaged index) becomes a :class:`~lutfuse_ros.bag.common.BagError` naming the bag.
+The one bag reader of the package: ``lutfuse replay`` and the training datasets both read
+through :class:`ImageBagReader`, with the same rules and errors. It accepts a rosbag2
+directory, a single ``.db3``/``.mcap`` storage file (its folder is read when it has a
+``metadata.yaml``: a split recording; the file alone when the recording never wrote one) or a
+rosbag1 ``.bag`` file. It checks topics and types up front and yields
+:class:`BagImageMessage` items whose ``cdr`` is always a ROS 2 CDR serialisation (rosbag1
+messages are converted), ready for ``rclpy`` to publish raw or to decode
+(:func:`decode_visible_bgr`, :func:`decode_thermal`: :mod:`lutfuse_ros.raw_image` for raw
+images, :mod:`lutfuse_ros.image_codec` for compressed ones, no ROS needed). Replay reads
+``sensor_msgs/Image`` topics only (it republishes them); training also
+``sensor_msgs/CompressedImage``. Every failure of the underlying reader (truncated file,
+corrupt database, damaged index) becomes a :class:`~lutfuse_ros.bag.common.BagError` naming
+the bag.
 
 Stamp order: messages come in bag-time (receive time) order. Header stamps that go backwards
 on a topic are counted per topic (:attr:`ImageBagReader.order_issues`), raise with
@@ -27,12 +34,14 @@ import numpy as np
 from lutfuse_ros.bag.common import (
     DEFAULT_THERMAL_TOPIC,
     DEFAULT_VISIBLE_TOPIC,
+    COMPRESSED_IMAGE_TYPE,
     IMAGE_TYPE,
     BagError,
     cdr_header_stamp_ns,
     ros2_typestore,
     stamp_to_ns,
 )
+from lutfuse_ros.image_codec import decode_image as decode_compressed_payload
 from lutfuse_ros.raw_image import image_to_array, thermal_to_array, visible_to_bgr
 
 #: words that mark a topic as the visible or the thermal camera when topics are guessed.
@@ -48,13 +57,15 @@ class BagImageMessage(NamedTuple):
         topic: topic name.
         log_ns: bag (receive) time, ns since the epoch.
         stamp_ns: header stamp, ns since the epoch.
-        cdr: ROS 2 CDR serialisation of the ``sensor_msgs/msg/Image``.
+        cdr: ROS 2 CDR serialisation of the message.
+        msgtype: ``sensor_msgs/msg/Image`` or ``sensor_msgs/msg/CompressedImage``.
     """
 
     topic: str
     log_ns: int
     stamp_ns: int
     cdr: bytes
+    msgtype: str = IMAGE_TYPE
 
 
 @dataclass(frozen=True)
@@ -115,16 +126,35 @@ def decode_image(cdr: bytes | memoryview) -> DecodedImage:
                         message.header.frame_id)
 
 
-def decode_visible_bgr(cdr: bytes | memoryview) -> np.ndarray:
-    """A visible image message as ``(H, W, 3)`` uint8 BGR (or ``(H, W)`` for mono)."""
-    decoded = decode_image(cdr)
-    return visible_to_bgr(decoded.array, decoded.encoding)
+def _decode_any(cdr: bytes | memoryview, msgtype: str) -> tuple[np.ndarray, str]:
+    """``(array, encoding)`` of a serialised Image or CompressedImage."""
+    if msgtype != COMPRESSED_IMAGE_TYPE:
+        decoded = decode_image(cdr)
+        return decoded.array, decoded.encoding
+    try:
+        message = ros2_typestore().deserialize_cdr(cdr, COMPRESSED_IMAGE_TYPE)
+    except Exception as error:  # rosbags raises SerdeError, struct.error, IndexError...
+        raise BagError(f"cannot deserialise a {COMPRESSED_IMAGE_TYPE} of {len(cdr)} bytes: "
+                       f"{error}") from error
+    return decode_compressed_payload(bytes(message.data))
 
 
-def decode_thermal(cdr: bytes | memoryview) -> np.ndarray:
-    """A thermal image message as ``(H, W)`` uint8 or uint16 (raw counts kept)."""
-    decoded = decode_image(cdr)
-    return thermal_to_array(decoded.array, decoded.encoding)
+def decode_visible_bgr(cdr: bytes | memoryview, msgtype: str = IMAGE_TYPE) -> np.ndarray:
+    """A visible image message as ``(H, W, 3)`` uint8 BGR (or ``(H, W)`` for mono).
+
+    Raises:
+        BagError: the data is not a valid serialised message of ``msgtype``.
+        ConversionError: inconsistent image fields, or a compressed payload that is not a
+            complete JPEG/PNG.
+    """
+    array, encoding = _decode_any(cdr, msgtype)
+    return visible_to_bgr(array, encoding)
+
+
+def decode_thermal(cdr: bytes | memoryview, msgtype: str = IMAGE_TYPE) -> np.ndarray:
+    """A thermal image message as ``(H, W)`` uint8 or uint16 (raw counts kept; errors: above)."""
+    array, encoding = _decode_any(cdr, msgtype)
+    return thermal_to_array(array, encoding)
 
 
 class ImageBagReader:
@@ -132,16 +162,21 @@ class ImageBagReader:
 
     Args:
         path: rosbag2 directory, ``.db3``/``.mcap`` file, or rosbag1 ``.bag`` file.
+        accept: the message types of the topics it reads (default: ``sensor_msgs/Image``
+            only, what replay republishes; :data:`~lutfuse_ros.bag.common.IMAGE_TYPES` also
+            reads ``CompressedImage``).
 
     Raises:
         BagError: the path is missing or is not a bag (checked here); truncated or corrupt
             content is reported when the bag is opened or read.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str],
+                 accept: tuple[str, ...] = (IMAGE_TYPE,)) -> None:
         from rosbags.highlevel import AnyReader
 
         self.path = Path(path)
+        self.accept = tuple(accept)
         if not self.path.exists():
             raise BagError(f"bag {self.path} does not exist")
         if self.path.is_dir():
@@ -156,7 +191,10 @@ class ImageBagReader:
             raise BagError(f"{self.path} is not a bag: expected a rosbag2 directory, a .db3 or "
                            ".mcap file, or a rosbag1 .bag file")
         self.is_rosbag1 = self.path.suffix == ".bag" and self.path.is_file()
-        self._reader = AnyReader([self.path], default_typestore=ros2_typestore())
+        opened = self.path  # a storage file of a recording with metadata: the recording
+        if self.path.suffix in (".mcap", ".db3") and (self.path.parent / "metadata.yaml").is_file():
+            opened = self.path.parent
+        self._reader = AnyReader([opened], default_typestore=ros2_typestore())
         self._open = False
         self.order_issues: dict[str, OrderIssues] = {}
 
@@ -210,9 +248,9 @@ class ImageBagReader:
         return int(self._reader.end_time)
 
     def image_topics(self) -> list[str]:
-        """Names of the ``sensor_msgs/msg/Image`` topics, sorted."""
+        """Names of the topics of an accepted image type, sorted."""
         return sorted(name for name, summary in self.topics.items()
-                      if summary.msgtype == IMAGE_TYPE)
+                      if summary.msgtype in self.accept)
 
     def require_image_topic(self, topic: str) -> TopicSummary:
         """The summary of ``topic``, checked to exist, hold Images and have messages.
@@ -225,9 +263,9 @@ class ImageBagReader:
         if summary is None:
             listed = ", ".join(f"{t.name} ({t.msgtype})" for t in topics.values()) or "none"
             raise BagError(f"bag {self.path} has no topic {topic}; its topics: {listed}")
-        if summary.msgtype != IMAGE_TYPE:
+        if summary.msgtype not in self.accept:
             raise BagError(f"topic {topic} in bag {self.path} holds {summary.msgtype}, expected "
-                           f"{IMAGE_TYPE}")
+                           f"{' or '.join(self.accept)}")
         if summary.count == 0:
             raise BagError(f"topic {topic} in bag {self.path} has no messages")
         return summary
@@ -290,10 +328,11 @@ class ImageBagReader:
         while True:
             try:
                 connection, log_ns, data = next(iterator)
-                if connection.msgtype != IMAGE_TYPE:
+                msgtype = connection.msgtype
+                if msgtype not in self.accept:
                     raise BagError(f"a message on {connection.topic} in bag {self.path} is "
-                                   f"{connection.msgtype}, expected {IMAGE_TYPE}")
-                cdr = bytes(store.ros1_to_cdr(data, IMAGE_TYPE) if self.is_rosbag1 else data)
+                                   f"{msgtype}, expected {' or '.join(self.accept)}")
+                cdr = bytes(store.ros1_to_cdr(data, msgtype) if self.is_rosbag1 else data)
                 stamp_ns = cdr_header_stamp_ns(cdr)
             except StopIteration:
                 return
@@ -302,7 +341,7 @@ class ImageBagReader:
             except Exception as error:  # storage backends raise many types on corrupt data
                 raise BagError(f"cannot read bag {self.path}: {type(error).__name__}: {error} "
                                "(truncated or corrupt?)") from error
-            yield BagImageMessage(connection.topic, int(log_ns), stamp_ns, cdr)
+            yield BagImageMessage(connection.topic, int(log_ns), stamp_ns, cdr, msgtype)
 
     def _checked_order(self, messages: Iterator[BagImageMessage], strict: bool
                        ) -> Iterator[BagImageMessage]:

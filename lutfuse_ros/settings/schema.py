@@ -81,12 +81,12 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     _S("backend_options", STRING, "extra backend keyword options as a YAML mapping, e.g. "
        "'{precision: fp32}' (torch), '{engine_path: /models/x.engine}' (tensorrt)",
        rule="YAML mapping of scalars",
-       details="Default `\"{precision: auto}\"`: bf16 where the CPU has native bf16 (>= 55 dB "
+       details="Default `{precision: auto}`: bf16 where the CPU has native bf16 (>= 55 dB "
        "from fp32, twice as fast for the MM-LUT), fp32 elsewhere (decided by running a tiny "
        "bf16 convolution, not only by the CPU flags), fp16 engines on TensorRT. An explicit "
-       "`\"{precision: bf16}\"` on a CPU without bf16 convolutions (AVX2-only, e.g. AMD EPYC "
+       "`{precision: bf16}` on a CPU without bf16 convolutions (AVX2-only, e.g. AMD EPYC "
        "before Zen 4: they need AVX512BW+VL+DQ or AVX-NE-CONVERT) fails configure with a "
-       "message naming the missing features. `\"{precision: fp32}\"` reproduces imported "
+       "message naming the missing features. `{precision: fp32}` reproduces imported "
        "official checkpoints exactly."),
     _S("use_cv_bridge", BOOL, "opt-in: convert images with cv_bridge where it is installed "
        "(default false: the package's own converter)",

@@ -274,3 +274,52 @@ def test_rosbag_frames_go_through_the_shared_preprocessing(tmp_path):
     assert frame.thermal.dtype == np.uint8
     assert abs(int(frame.thermal[0, 0]) - round(1000 * index * 255 / 5100)) <= 1
     assert frame.visible_bgr.shape == (12, 16, 3)
+
+
+@pytest.mark.parametrize("storage", ["mcap", "ros1"])
+def test_rosbag_compressed_topics_decode_like_the_node(tmp_path, storage):
+    # JPEG visible and 16-bit PNG thermal (image_transport's compressed topics), read through
+    # the reader replay uses and decoded with the node's image codec.
+    from rosbags.typesys import Stores, get_typestore
+
+    from lutfuse_ros.bag.common import COMPRESSED_IMAGE_TYPE
+    from lutfuse_ros.image_codec import encode_image
+    from lutfuse_ros.training.datasets.rosbag_dataset import RosbagSource
+
+    store = get_typestore(Stores.ROS1_NOETIC if storage == "ros1" else Stores.ROS2_HUMBLE)
+    compressed = store.types[COMPRESSED_IMAGE_TYPE]
+    header, time = store.types["std_msgs/msg/Header"], store.types["builtin_interfaces/msg/Time"]
+    events = []
+    for index in range(4):
+        stamp = 10 ** 9 + index * 100_000_000
+        fields = {"stamp": time(sec=stamp // 10 ** 9, nanosec=stamp % 10 ** 9), "frame_id": "c"}
+        if storage == "ros1":
+            fields["seq"] = index
+        visible = np.full((12, 16, 3), 40 * index + 20, np.uint8)
+        thermal = np.full((12, 16), 3000 + 1000 * index, np.uint16)
+        for topic, codec, array in (("/vis", "jpeg", visible), ("/th", "png", thermal)):
+            data = np.frombuffer(encode_image(array, codec), np.uint8)
+            events.append((stamp, topic, compressed(header=header(**fields), format=codec,
+                                                    data=data)))
+    if storage == "ros1":
+        from rosbags.rosbag1 import Writer
+
+        path, serialise = tmp_path / "compressed.bag", store.serialize_ros1
+        writer = Writer(path)
+    else:
+        from rosbags.rosbag2 import StoragePlugin, Writer
+
+        path, serialise = tmp_path / "compressed", store.serialize_cdr
+        writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
+    with writer:
+        connections = {t: writer.add_connection(t, COMPRESSED_IMAGE_TYPE, typestore=store)
+                       for t in ("/vis", "/th")}
+        for stamp, topic, message in events:
+            writer.write(connections[topic], stamp, serialise(message, COMPRESSED_IMAGE_TYPE))
+    source = RosbagSource(path, "/vis", "/th")
+    keys = source.keys()
+    assert len(keys) >= 3  # the last pair may wait for a successor frame
+    for index, key in enumerate(keys):
+        visible, thermal = source.read(key)
+        assert visible.shape == (12, 16, 3) and abs(int(visible[0, 0, 0]) - (40 * index + 20)) <= 2
+        assert thermal.dtype == np.uint16 and int(thermal[0, 0]) == 3000 + 1000 * index
