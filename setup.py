@@ -35,7 +35,8 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
-    packages=find_packages(exclude=["test", "test.*", "benchmarks", "scripts"]),
+    # Only the product: test and benchmark tooling (lutfuse_testing/) stays in the checkout.
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
     package_data={PACKAGE: ["resources/models/*.safetensors"]},
     cmdclass={"build_py": BuildPyWithConfig},
     data_files=[

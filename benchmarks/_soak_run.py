@@ -27,7 +27,7 @@ import yaml
 from _soak_analysis import ProcessSample, memory_summary, percentiles, read_process_sample
 from _soak_traffic import DIAGNOSTICS_JSONL, PUBLISHED_CSV, RECEIVED_CSV, RECORDER_READY
 
-from lutfuse_ros.ros.shm_segments import remove_stale_segments, segment_locks
+from lutfuse_testing.shm_segments import remove_stale_segments, segment_locks
 
 REPO = Path(__file__).resolve().parents[1]
 TRAFFIC_SCRIPT = Path(__file__).resolve().parent / "_soak_traffic.py"

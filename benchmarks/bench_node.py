@@ -62,7 +62,7 @@ def run_size(size: tuple[int, int], args: argparse.Namespace, domain_id: int) ->
             "artifact": args.artifact, "backend": args.backend, "backend_threads": args.threads,
             "diagnostics": {"period": 1.0}}}}))
         no_profile = ["--no-fastdds-profile"] if args.transport == "default" else []
-        traffic = [sys.executable, "-m", "lutfuse_ros.ros.traffic", *no_profile, "--timeout",
+        traffic = [sys.executable, "-m", "lutfuse_testing.camera_traffic", *no_profile, "--timeout",
                    str(args.seconds + 120)]
         commands = {
             "node": [sys.executable, "-m", "lutfuse_ros.cli.main", "node", *no_profile,

@@ -51,7 +51,7 @@ def measure(publisher: str, subscriber: str, args: argparse.Namespace, domain_id
     base = {k: v for k, v in os.environ.items() if k not in USER_TRANSPORT_VARIABLES}
     base.update(ROS_DOMAIN_ID=str(domain_id), PYTHONUNBUFFERED="1",
                 PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), base.get("PYTHONPATH")])))
-    traffic = [sys.executable, "-m", "lutfuse_ros.ros.traffic", "--no-fastdds-profile",
+    traffic = [sys.executable, "-m", "lutfuse_testing.camera_traffic", "--no-fastdds-profile",
                "--qos", args.qos, "--timeout", str(args.match_timeout)]
     with tempfile.TemporaryDirectory(prefix="lutfuse_transport_") as folder:
         tmp = Path(folder)

@@ -1,12 +1,24 @@
-"""Shared fixtures: the ../shared folder (skip with a reason where it is missing)."""
+"""Shared fixtures: the ../shared folder (skip with a reason where it is missing).
+
+Also puts the checkout's root on ``sys.path`` and ``PYTHONPATH`` (for the processes tests
+start): the test tooling (:mod:`lutfuse_testing`) is not installed with the package.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+if str(REPO) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO),
+                                                             os.environ.get("PYTHONPATH")]))
 
 
 @pytest.fixture(scope="session")

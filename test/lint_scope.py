@@ -8,7 +8,8 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 # The Python in the package tree; build/install/log and virtual environments are outside
 # these folders or excluded below.
-LINTED_PATHS = ("lutfuse_ros", "test", "launch", "setup.py", "benchmarks", "scripts")
+LINTED_PATHS = ("lutfuse_ros", "lutfuse_testing", "test", "launch", "setup.py", "benchmarks",
+                "scripts")
 
 # Folders a checkout may hold inside the linted paths that are not the package's code.
 EXCLUDED_NAMES = ("build", "install", "log", ".venv", "__pycache__")

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 import yaml
 
-from lutfuse_ros.ros.shm_segments import remove_stale_segments, segment_locks
+from lutfuse_testing.shm_segments import remove_stale_segments, segment_locks
 
 REPO = Path(__file__).resolve().parents[2]
 _COUNTER = itertools.count()
@@ -143,7 +143,7 @@ class RosGraph:
     def traffic(self, role: str, name: str, *options: str, timeout: float = 120.0,
                 middleware_defaults: bool = False, qos: str | None = None,
                 depth: int | None = None) -> subprocess.Popen:
-        """Start ``python -m lutfuse_ros.ros.traffic <role>`` in this graph.
+        """Start ``python -m lutfuse_testing.camera_traffic <role>`` in this graph.
 
         With ``middleware_defaults`` the process runs like an ordinary camera driver: no
         Fast DDS profile and no Fast DDS variable in its environment. ``qos`` and ``depth``:
@@ -151,7 +151,7 @@ class RosGraph:
         """
         common = (["--no-fastdds-profile"] if middleware_defaults else []) + \
             (["--qos", qos] if qos else []) + (["--depth", str(depth)] if depth else [])
-        command = [sys.executable, "-m", "lutfuse_ros.ros.traffic", *common, "--timeout",
+        command = [sys.executable, "-m", "lutfuse_testing.camera_traffic", *common, "--timeout",
                    str(timeout), role, *options, *self.ros_args()]
         return self.start(name, command,
                           env=middleware_default_env(self.env) if middleware_defaults else None)

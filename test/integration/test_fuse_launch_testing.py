@@ -66,7 +66,7 @@ def generate_test_description():
     camera_env = {key: value for key, value in os.environ.items()
                   if not key.startswith(("FASTDDS_", "FASTRTPS_"))}
     camera = launch.actions.ExecuteProcess(
-        cmd=[sys.executable, "-m", "lutfuse_ros.ros.traffic", "--timeout", "180",
+        cmd=[sys.executable, "-m", "lutfuse_testing.camera_traffic", "--timeout", "180",
              "--no-fastdds-profile", "--qos", "reliable", "publish", "--size", *map(str, SIZE),
              "--rate", "10", "--count", "50", "--ros-args", "-r", f"__ns:=/{NAMESPACE}"],
         env=camera_env, name="camera", output="screen")

@@ -4,7 +4,7 @@ The node logs each fault (throttled), reports it in /diagnostics, and recovers b
 without a restart.
 
 The cameras are played by :class:`fault_probe.FaultProbe` in the test process (streams can
-stop, resume and jump in time) or by ``lutfuse_ros.ros.traffic`` processes (killed and
+stop, resume and jump in time) or by ``lutfuse_testing.camera_traffic`` processes (killed and
 restarted); the tests wait for states and counts, never for fixed times.
 """
 

@@ -70,8 +70,8 @@ class MiddlewareDefaultGraph(RosGraph):
 
     def traffic(self, role: str, name: str, *options: str, timeout: float = 120.0,
                 **_) -> subprocess.Popen:
-        command = [sys.executable, "-m", "lutfuse_ros.ros.traffic", "--timeout", str(timeout),
-                   "--no-fastdds-profile", "--qos", "reliable", role, *options,
+        command = [sys.executable, "-m", "lutfuse_testing.camera_traffic", "--timeout",
+                   str(timeout), "--no-fastdds-profile", "--qos", "reliable", role, *options,
                    *self.ros_args(),
                    *(arg for remap in self.remaps for arg in ("-r", remap))]
         return self.start(name, command)

@@ -20,13 +20,26 @@ def test_every_source_folder_is_a_regular_package():
             assert (folder / "__init__.py").is_file(), f"{folder} lacks __init__.py"
 
 
+def _clean_copy(destination: Path) -> Path:
+    """The checkout's files without build outputs (a stale build/ would leak into a wheel)."""
+    shutil.copytree(REPO, destination, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "build", "install", "log", "runs", "reports", "__pycache__",
+        "*.egg-info"))
+    return destination
+
+
 def test_wheel_ships_models_and_entry_point(tmp_path):
+    source = _clean_copy(tmp_path / "src")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp_path), str(REPO)], check=True, timeout=300,
+                    "-q", "-w", str(tmp_path), str(source)], check=True, timeout=300,
                    cwd=tmp_path)
     wheel = next(tmp_path.glob("lutfuse_ros-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "lutfuse_ros/pipeline.py" in names
+    # The product only: no test or benchmark tooling.
+    tooling = [n for n in names if n.startswith(("lutfuse_testing/", "test/", "benchmarks/"))
+               or "traffic" in n or "shm_segments" in n]
+    assert not tooling, tooling
     assert "lutfuse_ros/resources/models/lutfuse-mmlut.safetensors" in names
     assert "lutfuse_ros/resources/models/lutfuse-mini.safetensors" in names
     # config/ written once, shipped as package data by the build, byte for byte.
@@ -41,9 +54,7 @@ def test_wheel_ships_models_and_entry_point(tmp_path):
 def test_colcon_builds_the_ament_python_package(tmp_path):
     pytest.importorskip("colcon_core", reason="colcon-core is not installed")
     pytest.importorskip("colcon_ros", reason="colcon-ros is not installed")
-    source = tmp_path / "src" / "lutfuse_ros"
-    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "install", "log", "runs", "__pycache__", "*.egg-info"))
+    _clean_copy(tmp_path / "src" / "lutfuse_ros")
     result = subprocess.run(
         [sys.executable, "-m", "colcon", "--log-base", str(tmp_path / "log"), "build",
          "--base-paths", str(tmp_path / "src"), "--build-base", str(tmp_path / "build"),
@@ -59,6 +70,7 @@ def test_colcon_builds_the_ament_python_package(tmp_path):
     assert list((share / "launch").glob("*.launch.py")), "launch files not installed"
     assert (share / "config" / "fuse.yaml").is_file()
     site = next(prefix.glob("lib/python3*/site-packages"))
+    assert not (site / "lutfuse_testing").exists()
     assert (site / "lutfuse_ros" / "resources" / "models" / "lutfuse-mmlut.safetensors").is_file()
     assert (site / "lutfuse_ros" / "resources" / "fuse.yaml").read_bytes() == \
         (REPO / "config" / "fuse.yaml").read_bytes()

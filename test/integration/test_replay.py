@@ -225,10 +225,18 @@ def test_rosbag1_input_in_real_time(small_bag, tmp_path):
 def test_a_node_that_fails_to_configure_is_reported(small_bag, tmp_path):
     out = tmp_path / "fused"
     result = run_replay(small_bag, "--out", str(out), "--report", str(tmp_path / "report"),
-                        "--domain-id", str(private_domain(3)), "--node-param", "sync.slop:=5.0")
+                        "--domain-id", str(private_domain(3)), "--node-param",
+                        "output.encoding:=yuv422")
     assert result.returncode == 1
-    assert "fusion node exited" in result.stderr and "sync.slop" in result.stderr
+    assert "fusion node exited" in result.stderr and "output.encoding" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report_node.log"]
+    # A sync value the node would refuse is refused by replay itself (it predicts the node's
+    # pairs with the node's own settings schema), naming it, before any node starts.
+    early = tmp_path / "early"
+    result = run_replay(small_bag, "--out", str(early / "fused"), "--domain-id",
+                        str(private_domain(3)), "--node-param", "sync.slop:=5.0")
+    assert result.returncode == 1 and "'sync.slop' = 5.0 is out of range" in result.stderr
+    assert not early.exists()
 
 
 def test_no_external_node_times_out_with_a_hint(small_bag, tmp_path):

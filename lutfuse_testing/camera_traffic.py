@@ -1,7 +1,7 @@
 """Synthetic camera traffic for integration tests, benchmarks and smoke tests of a deployment.
 
-``python -m lutfuse_ros.ros.traffic publish`` publishes timed visible/thermal pairs on the
-relative topics ``visible/image`` and ``thermal/image``; ``python -m lutfuse_ros.ros.traffic
+``python -m lutfuse_testing.camera_traffic publish`` publishes timed visible/thermal pairs on the
+relative topics ``visible/image`` and ``thermal/image``; ``python -m lutfuse_testing.camera_traffic
 record`` records a topic (``fused/image`` by default, optionally ``/diagnostics`` too) into an
 ``.npz`` file. Both take ``--ros-args`` (namespace, remaps) and apply the shipped Fast DDS
 profile as the node does. They synchronise through marker files rather than fixed sleeps:
@@ -316,8 +316,8 @@ def run_recorder(args: argparse.Namespace, ros_args: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Parser of ``python -m lutfuse_ros.ros.traffic``."""
-    parser = argparse.ArgumentParser(prog="python -m lutfuse_ros.ros.traffic",
+    """Parser of ``python -m lutfuse_testing.camera_traffic``."""
+    parser = argparse.ArgumentParser(prog="python -m lutfuse_testing.camera_traffic",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--no-fastdds-profile", action="store_true",
                         help="do not apply the shipped Fast DDS profile")
