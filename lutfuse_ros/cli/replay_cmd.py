@@ -21,7 +21,8 @@ from pathlib import Path
 
 from lutfuse_ros.bag.common import STORAGE_IDS
 from lutfuse_ros.bag.reader import ORDERS
-from lutfuse_ros.bag.replay import NODE_MODES, ReplayOptions, run_replay
+from lutfuse_ros.bag.replay import run_replay
+from lutfuse_ros.bag.replay_options import NODE_MODES, ReplayOptions
 from lutfuse_ros.bag.report import to_markdown
 
 

@@ -2,7 +2,7 @@
 
 Three kinds of parameters (by name):
 
-- **model** (:data:`~lutfuse_ros.ros.model_swap.MODEL_PARAMETERS`): a new model is loaded and
+- **model** (:data:`~lutfuse_ros.ros.model_loading.MODEL_PARAMETERS`): a new model is loaded and
   warmed up off the executor, then swapped in (or the change is refused);
 - **live** (:data:`LIVE_PREFIXES`: ``sync.*``, ``output.*``, ``thermal.*``, ``alignment.*``,
   ``diagnostics.*``): no new model is needed; the change is validated with the same messages
@@ -24,7 +24,7 @@ from typing import Iterable
 
 from lutfuse_ros.pipeline import FusionPipeline
 from lutfuse_ros.ros.fusion_step import FusionStep
-from lutfuse_ros.ros.model_swap import MODEL_PARAMETERS
+from lutfuse_ros.ros.model_loading import MODEL_PARAMETERS
 from lutfuse_ros.settings.node_settings import NodeSettings
 
 #: Parameter name prefixes that apply while the node runs.

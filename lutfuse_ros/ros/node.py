@@ -13,7 +13,7 @@ itself, so ``ros2 run lutfuse_ros fusion_node`` and ``lutfuse node`` work withou
 manager. While the node is configured, parameter changes apply at once
 (:mod:`lutfuse_ros.ros.live_params`): sync, output, thermal, alignment and diagnostics
 parameters are validated like at configure and applied to the next pair; setting a model
-parameter (:data:`~lutfuse_ros.ros.model_swap.MODEL_PARAMETERS`) loads the new model on a
+parameter (:data:`~lutfuse_ros.ros.model_loading.MODEL_PARAMETERS`) loads the new model on a
 loader thread, proves it with a warm-up fuse and swaps it in atomically, or refuses the change
 with the reason and keeps the old model. The service ``~/reload_model`` (``std_srvs/Trigger``)
 reloads the artifact from its current path the same way (a model file replaced on disk). QoS,
@@ -44,7 +44,7 @@ from std_srvs.srv import Trigger
 from lutfuse_ros.errors import ConfigError, LutfuseError
 from lutfuse_ros.ros.executor import CameraFirstExecutor
 from lutfuse_ros.ros.live_params import deferred, restep, settings_to_apply
-from lutfuse_ros.ros.model_swap import MODEL_PARAMETERS, StepSlot, describe_model, load_step
+from lutfuse_ros.ros.model_loading import MODEL_PARAMETERS, StepSlot, describe_model, load_step
 from lutfuse_ros.ros.params import declare_node_parameters, node_parameter_values
 from lutfuse_ros.ros.session import ActiveSession
 from lutfuse_ros.ros.transport import apply_transport_profile

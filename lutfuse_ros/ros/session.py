@@ -2,7 +2,7 @@
 
 :class:`ActiveSession` is created by ``on_activate`` and closed by ``on_deactivate``. Its
 subscription callbacks only validate headers and sizes (no pixel work), pair the messages
-and hand the newest pair to a :class:`~lutfuse_ros.fusion_worker.LatestItemWorker`; the
+and hand the newest pair to a :class:`~lutfuse_ros.latest_wins_worker.LatestItemWorker`; the
 worker thread converts, fuses and publishes, so inference never blocks the executor and the
 output never falls behind the input. Bad messages and failed pairs are counted, logged
 (throttled per kind) and dropped. The image subscriptions follow the reliability of the
@@ -13,7 +13,7 @@ Faults (:mod:`lutfuse_ros.ros.faults`) are detected here and recovered from with
 restart: a silent input stream (checked by a timer on the steady clock, so a paused bag or
 simulation clock cannot hide it), a clock jump back (the synchroniser resets and pairing
 restarts on the new timeline), a run of failed pairs (ERROR until one fuses again), and model
-swaps (the worker fuses through a :class:`~lutfuse_ros.ros.model_swap.StepSlot`, which the node
+swaps (the worker fuses through a :class:`~lutfuse_ros.ros.model_loading.StepSlot`, which the node
 swaps atomically). Each is logged through the per-kind throttle and reported in
 ``/diagnostics``.
 
@@ -39,7 +39,7 @@ from rclpy.utilities import get_rmw_implementation_identifier
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from lutfuse_ros.errors import LutfuseError
-from lutfuse_ros.fusion_worker import LatestItemWorker, RateLimiter
+from lutfuse_ros.latest_wins_worker import LatestItemWorker, RateLimiter
 from lutfuse_ros.image_codec import DecodeError
 from lutfuse_ros.ros.camera_info import (FUSED_CAMERA_INFO_TOPIC, VISIBLE_CAMERA_INFO_TOPIC,
                                          CameraInfoRelay)
@@ -51,7 +51,7 @@ from lutfuse_ros.ros.fastdds_version import detect_fastdds
 from lutfuse_ros.ros.fusion_step import FusionStep
 from lutfuse_ros.ros.input_health import InputHealth
 from lutfuse_ros.ros.input_qos import InputSubscriptions
-from lutfuse_ros.ros.model_swap import StepSlot, describe_model, hardware_id
+from lutfuse_ros.ros.model_loading import StepSlot, describe_model, hardware_id
 from lutfuse_ros.ros.qos import make_qos
 from lutfuse_ros.settings.node_settings import NodeSettings
 from lutfuse_ros.sync import MatchedPair

@@ -33,7 +33,7 @@ from lutfuse_ros.backends.cpu_kernels.precision import (bf16_probe_error,
 from lutfuse_ros.backends.torch_backend import TorchBackend
 from lutfuse_ros.errors import ConfigError
 from lutfuse_ros.pipeline import FusionPipeline
-from lutfuse_ros.ros.model_swap import build_pipeline
+from lutfuse_ros.ros.model_loading import build_pipeline
 from lutfuse_ros.settings.node_settings import parse_settings
 
 result = {"capability": torch.backends.cpu.get_cpu_capability(),

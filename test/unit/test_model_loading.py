@@ -15,8 +15,8 @@ import pytest
 from lutfuse_ros.artifacts import shipped_models
 from lutfuse_ros.errors import ConfigError
 from lutfuse_ros.ros.conversions import array_to_image
-from lutfuse_ros.ros.model_swap import (StepSlot, describe_model, load_step, model_settings,
-                                        warm_up_pair)
+from lutfuse_ros.ros.model_loading import (StepSlot, describe_model, load_step, model_settings,
+                                           warm_up_pair)
 from lutfuse_ros.settings.node_settings import parse_settings
 
 
