@@ -6,9 +6,8 @@
 
 The colour merge keeps the visible Cb and Cr (full-range YCbCr), which amounts to adding
 ``fused - Y`` to every RGB channel (:func:`lutfuse_ros.colour.replace_luma`), so chroma planes
-are never materialised. Backends that implement
-:class:`~lutfuse_ros.backends.frame_inputs.FrameInference` receive the uint8 images; the others
-get the float32 tensors of the backend contract.
+are never materialised. Every backend receives the aligned frame as one
+:class:`~lutfuse_ros.backends.frame_inputs.FrameInputs` (``infer_frame``).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import numpy as np
 
 from lutfuse_ros.artifacts import Artifact, load_artifact
 from lutfuse_ros.backends import InferenceBackend, create_backend
-from lutfuse_ros.backends.frame_inputs import FrameInference, FrameInputs
+from lutfuse_ros.backends.frame_inputs import FrameInputs
 from lutfuse_ros.colour import luma_plane, replace_luma, to_uint8
 from lutfuse_ros.errors import BackendError, ConfigError, InputError
 from lutfuse_ros.preprocessing import AlignmentConfig, Aligner, ThermalConfig, ThermalNormaliser
@@ -94,7 +93,6 @@ class FusionPipeline:
         self.normalise_thermal = ThermalNormaliser(self.config.thermal)
         self.align = Aligner(self.config.alignment)
         self.luma_mapping = self.config.luma_mapping or backend.artifact.output_mapping
-        self._frame_backend = isinstance(backend, FrameInference)
 
     @classmethod
     def from_artifact(cls, artifact: str | Artifact = DEFAULT_ARTIFACT, backend: str = "torch",
@@ -140,13 +138,8 @@ class FusionPipeline:
         order = self.config.colour_order
         luma = luma_plane(visible, order)
         frame = FrameInputs(visible, order, thermal8, luma)
-        if not self._frame_backend:
-            visible_rgb, infrared = frame.visible_rgb(), frame.infrared()
         after_pre = time.perf_counter()
-        if self._frame_backend:
-            fused_luma = self.backend.infer_frame(frame)
-        else:
-            fused_luma = self.backend.infer(visible_rgb, infrared)
+        fused_luma = self.backend.infer_frame(frame)
         after_model = time.perf_counter()
         if fused_luma.shape != luma.shape:
             raise BackendError(f"backend {self.backend.name} returned shape {fused_luma.shape}, "

@@ -7,14 +7,18 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from lutfuse_ros.artifacts import Artifact
+from lutfuse_ros.backends.frame_inputs import FrameInputs
 
 
 class InferenceBackend(ABC):
     """Runs one model artifact on one runtime.
 
-    A backend sees only model-space tensors: it knows nothing about colour orders, thermal
-    normalisation or ROS. Implementations import their runtime lazily (in ``__init__`` or
-    :meth:`is_available`), so registering a backend costs nothing when its runtime is absent.
+    The pipeline hands every backend one input type, :class:`FrameInputs` (the aligned uint8
+    planes and the luma), through :meth:`infer_frame`; by default that builds the model-space
+    float tensors of :meth:`infer`, the one method a runtime must implement. A backend knows
+    nothing about colour orders, thermal normalisation or ROS. Implementations import their
+    runtime lazily (in ``__init__`` or :meth:`is_available`), so registering a backend costs
+    nothing when its runtime is absent.
 
     Args:
         artifact: the loaded, validated model artifact.
@@ -46,6 +50,19 @@ class InferenceBackend(ABC):
         Returns:
             ``(H, W)`` float32 raw fused luminance (before the artifact's output mapping).
         """
+
+    def infer_frame(self, frame: FrameInputs) -> np.ndarray:
+        """Fuse one aligned frame (what the pipeline calls).
+
+        Args:
+            frame: the aligned uint8 visible and infrared planes and the visible luma.
+
+        Returns:
+            ``(H, W)`` float32 raw fused luminance, as :meth:`infer`. This default converts
+            the frame to :meth:`infer`'s tensors; a backend that can start from the uint8
+            planes (torch's fast CPU path) overrides it.
+        """
+        return self.infer(frame.visible_rgb(), frame.infrared())
 
     def describe(self) -> str:
         """One line naming the runtime, device and options, for logs."""

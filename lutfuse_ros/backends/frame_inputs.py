@@ -1,16 +1,16 @@
-"""One aligned frame in the pipeline's native (uint8) form, for backends that can use it.
+"""One aligned frame in the pipeline's native (uint8) form: the one input type of backends.
 
-The generic backend contract (:meth:`InferenceBackend.infer`) takes float32 model tensors. A
-backend that can start from the uint8 images directly (the fast CPU path, which feeds the
-context network the raw 0..255 values and reads the infrared axis from 8-bit levels)
-implements :class:`FrameInference`; the pipeline checks for that capability and otherwise
-hands the float tensors of :class:`FrameInputs` to ``infer``.
+The pipeline hands every backend a :class:`FrameInputs` through
+:meth:`~lutfuse_ros.backends.base.InferenceBackend.infer_frame`. By default a backend turns
+it into the float32 model tensors of ``infer`` (:meth:`FrameInputs.visible_rgb`,
+:meth:`FrameInputs.infrared`); one that can start from the uint8 images directly (the fast CPU
+path, which feeds the context network the raw 0..255 values and reads the infrared axis from
+8-bit levels) overrides ``infer_frame``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -68,11 +68,3 @@ class FrameInputs:
     def infrared(self) -> np.ndarray:
         """``(1, 1, H, W)`` float32 infrared on [0, 1] (``uint8 * float32(1/255)``)."""
         return np.multiply(self.thermal, _INV_255, dtype=np.float32)[None, None]
-
-
-@runtime_checkable
-class FrameInference(Protocol):
-    """Capability of a backend that fuses a :class:`FrameInputs` without float tensors."""
-
-    def infer_frame(self, frame: FrameInputs) -> np.ndarray:
-        """Fuse one frame; returns ``(H, W)`` float32 raw fused luminance, like ``infer``."""

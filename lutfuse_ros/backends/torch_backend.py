@@ -124,7 +124,7 @@ class TorchBackend(InferenceBackend):
             ``(H, W)`` float32 raw fused luminance, as :meth:`infer`.
         """
         if self.fast_model is None:
-            return self.infer(frame.visible_rgb(), frame.infrared())
+            return super().infer_frame(frame)
         with self._torch.inference_mode():
             return self.fast_model.infer_frame(frame)
 
