@@ -37,7 +37,8 @@ from lutfuse_ros.atomic_files import atomic_output  # noqa: E402
 from lutfuse_ros.benchmark import (BASELINE_LABEL, BackendSpec, benchmark_inputs,  # noqa: E402
                                    machine_info, parse_resolution, run_benchmark)
 from lutfuse_ros.benchmark.runner import BACKEND_VARIANTS  # noqa: E402
-from lutfuse_ros.models import MMLUT, MiniFusionNet  # noqa: E402
+from lutfuse_ros.families.mini.model import MiniFusionNet  # noqa: E402
+from lutfuse_ros.families.mmlut.model import MMLUT  # noqa: E402
 
 DEFAULT_RESOLUTIONS = ("640x480", "1280x720", "1920x1080")
 DEFAULT_WIDTHS = (16, 12, 8, 4)

@@ -10,7 +10,8 @@ import os
 from pathlib import Path
 
 from lutfuse_ros.artifacts import make_manifest, save_artifact
-from lutfuse_ros.models import MiniFusionNet, MMLUT
+from lutfuse_ros.families.mini.model import MiniFusionNet
+from lutfuse_ros.families.mmlut.model import MMLUT
 
 _PROVENANCE = {"source": "analytic initialisation (not trained)", "rule": "max(luma, infrared)"}
 

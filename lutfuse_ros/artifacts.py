@@ -26,7 +26,7 @@ from torch import nn
 
 from lutfuse_ros.atomic_files import atomic_output
 from lutfuse_ros.errors import ArtifactError
-from lutfuse_ros.models import MODEL_FAMILIES, build_model
+from lutfuse_ros.families import MODEL_FAMILIES, build_model
 
 MANIFEST_KEY = "lutfuse_manifest"
 #: Version written: 2 adds the mandatory ``integrity`` entry. Version 1 files still load.
@@ -65,7 +65,7 @@ class Artifact:
 
     @property
     def family(self) -> str:
-        """Model family name, a key of :data:`lutfuse_ros.models.MODEL_FAMILIES`."""
+        """Model family name, a key of :data:`lutfuse_ros.families.MODEL_FAMILIES`."""
         return self.manifest["family"]
 
     @property

@@ -48,7 +48,7 @@ def split_luma_chroma(visible: np.ndarray, order: str = "bgr") -> tuple[np.ndarr
 def luma_plane(visible: np.ndarray, order: str = "bgr") -> np.ndarray:
     """Full-range BT.601 luminance of a uint8 image, as the models compute it.
 
-    Bit-identical to :func:`lutfuse_ros.models.features.rgb_to_luma` applied to the float32
+    Bit-identical to :func:`lutfuse_ros.families.features.rgb_to_luma` applied to the float32
     RGB image ``visible * float32(1/255)`` (same products, same order of additions).
 
     Args:

@@ -33,7 +33,7 @@ def shared_dir() -> Path:
 def official_lut_artifact(shared_dir, tmp_path_factory) -> Path:
     """The official LUT-Fuse checkpoint imported once per session."""
     from lutfuse_ros.artifacts import save_artifact
-    from lutfuse_ros.importers import import_lutfuse
+    from lutfuse_ros.families.mmlut.importer import import_lutfuse
 
     models = shared_dir / "reference_models" / "lutfuse"
     model, manifest = import_lutfuse(models / "fine_tuned_lut.npy",
@@ -46,7 +46,7 @@ def official_lut_artifact(shared_dir, tmp_path_factory) -> Path:
 def official_mini_artifact(shared_dir, tmp_path_factory) -> Path:
     """The official MMDRFuse student imported once per session."""
     from lutfuse_ros.artifacts import save_artifact
-    from lutfuse_ros.importers import import_mmdrfuse
+    from lutfuse_ros.families.mini.importer import import_mmdrfuse
 
     model, manifest = import_mmdrfuse(
         shared_dir / "reference_models" / "mmdrfuse" / "student.model")

@@ -28,7 +28,7 @@ class FrameInputs:
         colour_order: ``"bgr"`` or ``"rgb"`` (ignored for gray).
         thermal: ``(H, W)`` uint8 infrared.
         luma: ``(H, W)`` float32 BT.601 luminance of ``visible`` on [0, 1], bit-identical to
-            what :func:`lutfuse_ros.models.features.rgb_to_luma` computes from
+            what :func:`lutfuse_ros.families.features.rgb_to_luma` computes from
             :meth:`visible_rgb` (see :func:`lutfuse_ros.colour.luma_plane`).
     """
 

@@ -10,7 +10,7 @@ import numpy as np
 from lutfuse_ros.artifacts import Artifact
 from lutfuse_ros.backends.base import InferenceBackend
 from lutfuse_ros.errors import BackendError, ConfigError
-from lutfuse_ros.export.lut_ops import DEFAULT_LUT_OP
+from lutfuse_ros.families.mmlut.export_ops import DEFAULT_LUT_OP
 from lutfuse_ros.export.onnx_export import load_or_export_onnx
 
 #: ``execution_provider`` option -> ONNX Runtime provider name.

@@ -20,7 +20,7 @@ from lutfuse_ros.backends.base import InferenceBackend
 from lutfuse_ros.errors import BackendError, ConfigError
 from lutfuse_ros.export import engine_cache
 from lutfuse_ros.export.engine_cache import ProfileShapes, parse_resolution
-from lutfuse_ros.export.lut_ops import DEFAULT_LUT_OP
+from lutfuse_ros.families.mmlut.export_ops import DEFAULT_LUT_OP
 
 _LOG = logging.getLogger(__name__)
 _IO_CHANNELS = {"visible": 3, "infrared": 1, "fused_luma": 1}

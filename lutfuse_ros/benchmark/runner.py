@@ -17,7 +17,7 @@ from tqdm import tqdm
 from lutfuse_ros.artifacts import Artifact
 from lutfuse_ros.backends import available_backends
 from lutfuse_ros.backends.cpu_kernels.precision import cpu_has_native_bf16
-from lutfuse_ros.benchmark.baselines import build_baseline
+from lutfuse_ros.families import build_baseline
 from lutfuse_ros.demo_scene import make_demo_pair
 from lutfuse_ros.errors import ConfigError
 from lutfuse_ros.pipeline import FusionPipeline, StageTimings

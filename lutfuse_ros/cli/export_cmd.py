@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lutfuse_ros.export.engine_cache import (DEFAULT_RESOLUTIONS, DEFAULT_WORKSPACE_MB,
                                              PRECISIONS, format_resolution)
-from lutfuse_ros.export.lut_ops import LUT_OPS
+from lutfuse_ros.families.mmlut.export_ops import LUT_OPS
 
 _LOG = logging.getLogger(__name__)
 

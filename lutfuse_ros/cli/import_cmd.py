@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 
 from lutfuse_ros.artifacts import save_artifact
-from lutfuse_ros.importers import import_lutfuse, import_mmdrfuse, import_mmdrfuse_teacher
+from lutfuse_ros.families.mini.importer import import_mmdrfuse
+from lutfuse_ros.families.mmlut.importer import import_lutfuse
+from lutfuse_ros.families.teacher.importer import import_mmdrfuse_teacher
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

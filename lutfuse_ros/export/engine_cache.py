@@ -24,7 +24,7 @@ from pathlib import Path
 
 from lutfuse_ros.errors import BackendError, ConfigError
 from lutfuse_ros.atomic_files import atomic_output
-from lutfuse_ros.export.lut_ops import DEFAULT_LUT_OP
+from lutfuse_ros.families.mmlut.export_ops import DEFAULT_LUT_OP
 
 PRECISIONS = ("fp16", "fp32")
 #: (width, height) pairs the default optimisation profile covers.

@@ -12,7 +12,7 @@ a sha256 of the artifact's weights, so a runtime can tell whether an ``.onnx`` f
 belongs to the artifact it is asked to run. Only operators that TensorRT 8.6 and 10.x import
 natively are used (see :mod:`lutfuse_ros.export.tensorrt_ops`): reflection padding becomes
 slices and a concat, the 4-D LUT a folded rank-4 GridSample or a Gather
-(:mod:`lutfuse_ros.export.lut_ops`).
+(:mod:`lutfuse_ros.families.mmlut.export_ops`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from torch import nn
 from lutfuse_ros.artifacts import MANIFEST_KEY, Artifact, shipped_models_dir
 from lutfuse_ros.atomic_files import atomic_output
 from lutfuse_ros.errors import ArtifactError, BackendError, ConfigError
-from lutfuse_ros.export.lut_ops import DEFAULT_LUT_OP, LUT_OPS, make_lookup
+from lutfuse_ros.families import MODEL_FAMILIES
+from lutfuse_ros.families.mmlut.export_ops import DEFAULT_LUT_OP, LUT_OPS, make_lookup
 
 OPSET = 17
 INPUT_NAMES = ("visible", "infrared")
@@ -110,7 +111,8 @@ def fp16_scopes(family: str) -> tuple[str, ...]:
     8-bit input rounding) stays FP32: FP16 has 0.125 resolution near 255 and would move
     look-up coordinates by whole fractions of a bin.
     """
-    return {"mm_lut": ("/context/",), "teacher": ("/model/",)}.get(family, ())
+    registered = MODEL_FAMILIES.get(family)
+    return registered.fp16_scopes if registered is not None else ()
 
 
 class SliceReflectPad(nn.Module):
@@ -213,8 +215,8 @@ def export_onnx(artifact: Artifact, lut_op: str = DEFAULT_LUT_OP) -> ExportedOnn
 
     Args:
         artifact: the loaded artifact.
-        lut_op: ``gather`` (default) or ``gridsample`` (see :mod:`lutfuse_ros.export.lut_ops`);
-            used by MM-LUT models only.
+        lut_op: ``gather`` (default) or ``gridsample`` (see
+            :mod:`lutfuse_ros.families.mmlut.export_ops`); used by MM-LUT models only.
 
     Returns:
         The exported model; its bytes are deterministic for a given artifact, lut_op and

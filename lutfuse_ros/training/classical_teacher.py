@@ -19,7 +19,7 @@ import json
 
 import torch
 
-from lutfuse_ros.models.features import rgb_to_luma
+from lutfuse_ros.families.features import rgb_to_luma
 from lutfuse_ros.training.teacher import Teacher
 
 #: Rules this module computes.

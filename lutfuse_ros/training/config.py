@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from lutfuse_ros.errors import ConfigError
+from lutfuse_ros.families import STAGE_FAMILIES
 from lutfuse_ros.training.data_config import DataConfig
 from lutfuse_ros.training.dataclass_yaml import (
     apply_override,
@@ -27,7 +28,8 @@ from lutfuse_ros.training.dataclass_yaml import (
     check_min,
 )
 
-STAGES = ("teacher", "lut", "mini")
+#: ``lutfuse train`` stages: one per model family that has one (lutfuse_ros.families).
+STAGES = tuple(STAGE_FAMILIES)
 TEACHER_KINDS = ("artifact", "torchscript", "onnx", "folder", "classical")
 LUT_MODES = ("distill", "quantise")
 MINI_INITS = ("teacher_decoder", "analytic_max", "random")
@@ -225,13 +227,15 @@ class MiniConfig:
         quantise_input: round the visible luminance to 8 bits, as the node sees it.
         init: starting weights. ``teacher_decoder``: random first layer, second layer copied
             from the teacher's last conv (4 -> 1) as the official code does (FusionTeacher
-            artifact teachers with hidden=4 only; random otherwise). ``analytic_max``: the hand-made
-            weights of :meth:`~lutfuse_ros.models.MiniFusionNet.fill_analytic` (per-pixel
+            artifact teachers with hidden=4 only; random otherwise). ``analytic_max``: the
+            hand-made weights of
+            :meth:`~lutfuse_ros.families.mini.model.MiniFusionNet.fill_analytic` (per-pixel
             maximum, the target of the intensity loss). ``random``: PyTorch's default init.
         cache_teacher: keep the teacher's features and outputs per fixed crop in memory (the
             teacher then runs once per crop instead of once per crop and epoch).
         frame_level: the architecture with the frame-level term
-            (:class:`~lutfuse_ros.models.MiniFusionNet`); off is the paper's 113-parameter model.
+            (:class:`~lutfuse_ros.families.mini.model.MiniFusionNet`); off is the paper's
+            113-parameter model.
         centre_taps_only: train only the centre tap of every 3x3 kernel (the others stay 0):
             the model is then a per-pixel function, for per-pixel teachers such as the
             classical rule (the 3x3 shapes, and so the paper's architecture, are kept).

@@ -12,7 +12,6 @@ run skips exactly the batches already done. A finished artifact is never replace
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 import subprocess
@@ -29,6 +28,7 @@ from tqdm import tqdm
 from lutfuse_ros.artifacts import make_manifest, save_artifact
 from lutfuse_ros.atomic_files import atomic_output
 from lutfuse_ros.errors import ConfigError
+from lutfuse_ros.families import STAGE_FAMILIES
 from lutfuse_ros.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from lutfuse_ros.training.config import TrainingConfig, resolve_path
 from lutfuse_ros.training.datasets import CropDataset, build_frame_store
@@ -37,13 +37,6 @@ from lutfuse_ros.training.reporting import TrainingLog, validate, write_json_ato
 from lutfuse_ros.training.stage import Stage
 
 LOG = logging.getLogger(__name__)
-
-#: stage name -> "module:Class" (imported when used).
-STAGE_CLASSES = {
-    "teacher": "lutfuse_ros.training.train_teacher:TeacherStage",
-    "lut": "lutfuse_ros.training.distill_lut:LutStage",
-    "mini": "lutfuse_ros.training.distill_mini:MiniStage",
-}
 
 
 @dataclass
@@ -72,9 +65,8 @@ class _Progress:
 
 
 def create_stage(config: TrainingConfig, device: torch.device, dist: DistContext) -> Stage:
-    """Instantiate the stage class registered for ``config.stage``."""
-    module_name, class_name = STAGE_CLASSES[config.stage].split(":")
-    return getattr(importlib.import_module(module_name), class_name)(config, device, dist)
+    """Instantiate the training stage of the family registered for ``config.stage``."""
+    return STAGE_FAMILIES[config.stage].part("training_stage")(config, device, dist)
 
 
 def train(config: TrainingConfig, resume: bool = False, force: bool = False,

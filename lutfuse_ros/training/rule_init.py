@@ -18,8 +18,8 @@ import torch
 
 from lutfuse_ros.colour import LUMA_WEIGHTS_RGB
 from lutfuse_ros.errors import ConfigError
-from lutfuse_ros.models.lut import MMLUT
-from lutfuse_ros.models.reduced_context import ReducedContextNet
+from lutfuse_ros.families.mmlut.model import MMLUT
+from lutfuse_ros.families.mmlut.reduced_context import ReducedContextNet
 from lutfuse_ros.training.classical_teacher import ClassicalTeacher, sum_max_blend
 
 #: Logit per unit of the frame mean of ``Y + I`` (which lies in [0, 2]).

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 import torch
 from torch import nn
 
-from lutfuse_ros.models.features import rgb_to_luma
+from lutfuse_ros.families.features import rgb_to_luma
 from lutfuse_ros.training.config import FusionLossConfig, TrainingConfig, resolve_path
 from lutfuse_ros.training.datasets import FrameStore
 from lutfuse_ros.training.distributed import DistContext

@@ -13,7 +13,7 @@ import pytest
 from ros_node_harness import open_graph
 
 from lutfuse_ros.artifacts import make_manifest, save_artifact
-from lutfuse_ros.models.teacher import FusionTeacher
+from lutfuse_ros.families.teacher.model import FusionTeacher
 from lutfuse_ros.pipeline import FusionPipeline, PipelineConfig
 from lutfuse_ros.preprocessing import AlignmentConfig
 from lutfuse_testing.camera_traffic import synthetic_pair, visible_as_encoding

@@ -18,7 +18,7 @@ from fault_probe import FaultProbe
 from ros_node_harness import REPO, open_graph
 
 from lutfuse_ros.artifacts import make_manifest, save_artifact
-from lutfuse_ros.models.teacher import FusionTeacher
+from lutfuse_ros.families.teacher.model import FusionTeacher
 
 pytestmark = pytest.mark.ros
 

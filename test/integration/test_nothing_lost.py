@@ -26,7 +26,7 @@ import pytest
 from lutfuse_ros.artifacts import load_artifact, make_manifest, save_artifact
 from lutfuse_ros.bag.common import NS_PER_S
 from lutfuse_ros.bag.writer import ImageBagWriter
-from lutfuse_ros.models import MiniFusionNet
+from lutfuse_ros.families.mini.model import MiniFusionNet
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,8 @@ from safetensors.torch import save_file
 from lutfuse_ros.artifacts import (MANIFEST_KEY, load_artifact, make_manifest, save_artifact,
                                    shipped_models)
 from lutfuse_ros.errors import ArtifactError
-from lutfuse_ros.models import MiniFusionNet, MMLUT
+from lutfuse_ros.families.mini.model import MiniFusionNet
+from lutfuse_ros.families.mmlut.model import MMLUT
 
 
 @pytest.fixture

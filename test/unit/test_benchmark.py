@@ -9,12 +9,13 @@ import pytest
 import torch
 
 from lutfuse_ros.artifacts import load_artifact
-from lutfuse_ros.benchmark import (BASELINE_LABEL, BackendSpec, OfficialApproachMMLUT,
-                                   benchmark_inputs, default_backend_specs, parse_resolution,
-                                   run_benchmark, write_reports)
+from lutfuse_ros.benchmark import (BASELINE_LABEL, BackendSpec, benchmark_inputs,
+                                   default_backend_specs, parse_resolution, run_benchmark,
+                                   write_reports)
 from lutfuse_ros.cli.main import main
 from lutfuse_ros.errors import ConfigError
-from lutfuse_ros.models import MMLUT
+from lutfuse_ros.families.mmlut.baseline import OfficialApproachMMLUT
+from lutfuse_ros.families.mmlut.model import MMLUT
 from lutfuse_ros.pipeline import FusionPipeline, PipelineConfig
 
 

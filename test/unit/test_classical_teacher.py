@@ -9,7 +9,7 @@ import torch
 
 from lutfuse_ros.errors import ConfigError
 from lutfuse_ros.metrics import correlation_coefficient, sum_of_correlations_of_differences
-from lutfuse_ros.models import MMLUT
+from lutfuse_ros.families.mmlut.model import MMLUT
 from lutfuse_ros.training.classical_teacher import ClassicalTeacher, sum_max_blend
 from lutfuse_ros.training.config import TeacherSourceConfig
 from lutfuse_ros.training.losses import lut_monotonicity

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lutfuse_ros.colour import merge_luma_chroma, split_luma_chroma, to_uint8
-from lutfuse_ros.models.features import rgb_to_luma
+from lutfuse_ros.families.features import rgb_to_luma
 
 
 def test_round_trip_is_within_one_level():

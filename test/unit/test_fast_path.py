@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from lutfuse_ros.artifacts import Artifact, make_manifest
-from lutfuse_ros.backends.cpu_kernels import FastMini, build_fast_model, resolve_precision
+from lutfuse_ros.backends.cpu_kernels import build_fast_model, resolve_precision
+from lutfuse_ros.families.mini.fast_kernel import FastMini
 from lutfuse_ros.backends.cpu_kernels.conv_ops import BorderPlan
-from lutfuse_ros.backends.cpu_kernels.lattice import LatticeLookup
+from lutfuse_ros.families.mmlut.fast_lattice import LatticeLookup
 from lutfuse_ros.backends.cpu_kernels.precision import (bf16_probe_error,
                                                         bf16_unsupported_reason,
                                                         cpu_has_native_bf16)
@@ -17,10 +18,11 @@ from lutfuse_ros.backends.base import InferenceBackend
 from lutfuse_ros.backends.frame_inputs import FrameInputs
 from lutfuse_ros.backends.torch_backend import TorchBackend
 from lutfuse_ros.colour import luma_plane, merge_luma_chroma, replace_luma, split_luma_chroma
-from lutfuse_ros.models.features import rgb_to_luma
+from lutfuse_ros.families.features import rgb_to_luma
 from lutfuse_ros.errors import ConfigError
-from lutfuse_ros.models import MMLUT, MiniFusionNet
-from lutfuse_ros.models.lut import quadrilinear_lookup
+from lutfuse_ros.families.mini.model import MiniFusionNet
+from lutfuse_ros.families.mmlut.model import MMLUT
+from lutfuse_ros.families.mmlut.model import quadrilinear_lookup
 from lutfuse_ros.pipeline import FusionPipeline
 
 

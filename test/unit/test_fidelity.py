@@ -61,7 +61,7 @@ def test_truncating_like_the_official_save_is_near_exact(shared_dir, official_lu
 def test_teacher_checkpoint_imports(shared_dir):
     import torch
 
-    from lutfuse_ros.importers import import_mmdrfuse_teacher
+    from lutfuse_ros.families.teacher.importer import import_mmdrfuse_teacher
 
     model, manifest = import_mmdrfuse_teacher(shared_dir / "reference_models" / "mmdrfuse" /
                                               "teacher.model")

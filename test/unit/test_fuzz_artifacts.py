@@ -33,7 +33,8 @@ from lutfuse_ros.artifacts import (
     save_artifact,
 )
 from lutfuse_ros.errors import ArtifactError, BackendError, LutfuseError
-from lutfuse_ros.models import MiniFusionNet, MMLUT
+from lutfuse_ros.families.mini.model import MiniFusionNet
+from lutfuse_ros.families.mmlut.model import MMLUT
 from lutfuse_ros.pipeline import FusionPipeline
 
 FAST = settings(max_examples=60, deadline=timedelta(seconds=3),

@@ -1,7 +1,8 @@
 """Property-based tests: damaged official checkpoints and training checkpoints are refused.
 
 ``lutfuse import-checkpoint`` reads the official LUT-Fuse ``.npy``/``.pth`` and MMDRFuse
-``.model`` files (:mod:`lutfuse_ros.importers`), and ``lutfuse train --resume`` reads
+``.model`` files (the families' importers, ``lutfuse_ros/families/*/importer.py``), and
+``lutfuse train --resume`` reads
 ``checkpoint.pt`` (:mod:`lutfuse_ros.training.checkpoint`). Hypothesis gives them tables of any
 shape and dtype, truncated and bit-flipped files and files that ask for gigantic networks: the
 answer is :class:`~lutfuse_ros.errors.ArtifactError` (imports) or
@@ -22,7 +23,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from lutfuse_ros.errors import ArtifactError, ConfigError
-from lutfuse_ros.models import MiniFusionNet
+from lutfuse_ros.families.mini.model import MiniFusionNet
 
 FAST = settings(max_examples=60, deadline=timedelta(seconds=3),
                 suppress_health_check=[HealthCheck.too_slow,
@@ -39,7 +40,7 @@ class Files(dict):
 @pytest.fixture(scope="module")
 def official_like(tmp_path_factory) -> dict[str, bytes]:
     """Files in the official formats: a LUT ``.npy``, a context ``.pth``, a student ``.model``."""
-    from lutfuse_ros.models.context_net import ContextNet
+    from lutfuse_ros.families.mmlut.context_net import ContextNet
 
     folder = tmp_path_factory.mktemp("official")
     torch.manual_seed(0)
@@ -52,7 +53,8 @@ def official_like(tmp_path_factory) -> dict[str, bytes]:
 
 
 def run_import(folder: Path, files: dict[str, bytes], which: str):
-    from lutfuse_ros.importers import import_lutfuse, import_mmdrfuse
+    from lutfuse_ros.families.mini.importer import import_mmdrfuse
+    from lutfuse_ros.families.mmlut.importer import import_lutfuse
 
     for name, data in files.items():
         (folder / name).write_bytes(data)
@@ -122,7 +124,7 @@ def test_a_damaged_npy_header_text_is_refused_naming_the_file(official_like, tmp
 
 
 def test_official_files_asking_for_huge_networks_are_refused_at_once(official_like, tmp_path):
-    from lutfuse_ros.models.context_net import ContextNet
+    from lutfuse_ros.families.mmlut.context_net import ContextNet
 
     header_end = official_like["lut.npy"].index(b"\n") + 1
     huge = official_like["lut.npy"][:header_end].replace(b"(3, 3, 3, 3, 1)",

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from lutfuse_ros.models import MMLUT
-from lutfuse_ros.models.lut import axis_scale, quadrilinear_lookup
+from lutfuse_ros.families.mmlut.model import MMLUT
+from lutfuse_ros.families.mmlut.model import axis_scale, quadrilinear_lookup
 
 
 @pytest.fixture

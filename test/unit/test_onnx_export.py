@@ -12,12 +12,12 @@ from onnx import TensorProto, helper
 from lutfuse_ros.artifacts import MANIFEST_KEY, load_artifact
 from lutfuse_ros.cli.main import main
 from lutfuse_ros.errors import ArtifactError, BackendError
-from lutfuse_ros.export.lut_ops import LUT_OPS, make_lookup
+from lutfuse_ros.families.mmlut.export_ops import LUT_OPS, make_lookup
 from lutfuse_ros.export.onnx_export import (ExportGraph, check_onnx_matches, export_onnx,
                                             load_onnx, load_or_export_onnx, parse_onnx,
                                             weights_sha256)
 from lutfuse_ros.export.tensorrt_ops import tensorrt_problems
-from lutfuse_ros.models.lut import quadrilinear_lookup
+from lutfuse_ros.families.mmlut.model import quadrilinear_lookup
 
 SHIPPED = ("lutfuse-mmlut", "lutfuse-mini")
 
@@ -148,7 +148,7 @@ def test_exported_graph_passes_the_tensorrt_allow_list(exports, name, lut_op):
 
 
 def test_teacher_exports_but_its_bicubic_resize_is_flagged():
-    from lutfuse_ros.models import FusionTeacher
+    from lutfuse_ros.families.teacher.model import FusionTeacher
     from lutfuse_ros.artifacts import Artifact, make_manifest
 
     model = FusionTeacher(width=4)

@@ -15,9 +15,11 @@ from lutfuse_ros.backends.cpu_kernels import build_fast_model
 from lutfuse_ros.backends.frame_inputs import FrameInputs
 from lutfuse_ros.colour import luma_plane
 from lutfuse_ros.errors import ArtifactError
-from lutfuse_ros.models import MMLUT, build_model
-from lutfuse_ros.models.context_net import ContextNet
-from lutfuse_ros.models.reduced_context import ReducedContextNet, block_average, reduced_size
+from lutfuse_ros.families import build_model
+from lutfuse_ros.families.mmlut.model import MMLUT
+from lutfuse_ros.families.mmlut.context_net import ContextNet
+from lutfuse_ros.families.mmlut.reduced_context import (ReducedContextNet, block_average,
+                                                        reduced_size)
 
 #: (height, width): camera sizes, odd sizes, sizes not divisible by 4, smaller than 4.
 SIZES = [(48, 64), (333, 501), (37, 61), (5, 3), (3, 3), (1, 1), (1, 9)]

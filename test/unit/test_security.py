@@ -279,7 +279,7 @@ def test_teacher_output_cache_keys_stay_in_the_cache(tmp_path, label):
     import torch
 
     from lutfuse_ros.artifacts import make_manifest, save_artifact
-    from lutfuse_ros.models import MiniFusionNet
+    from lutfuse_ros.families.mini.model import MiniFusionNet
     from lutfuse_ros.training.datasets import FolderSource, FrameStore
     from lutfuse_ros.training.distributed import DistContext
     from lutfuse_ros.training.references import attach_teacher_references

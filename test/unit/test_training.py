@@ -276,7 +276,7 @@ loss: {gamma: 0.0, delta: 0.0, theta: 0.0, lam: 0.0, refresh: false,
 
 
 def test_torchscript_and_onnx_teachers_match_the_model(tmp_path, tiny_teacher):
-    from lutfuse_ros.models import MiniFusionNet
+    from lutfuse_ros.families.mini.model import MiniFusionNet
     from lutfuse_ros.training.teacher import ArtifactTeacher, OnnxTeacher, TorchScriptTeacher
 
     visible, infrared = torch.rand(1, 3, 24, 24), torch.rand(1, 1, 24, 24)

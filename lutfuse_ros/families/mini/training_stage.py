@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from lutfuse_ros.errors import ConfigError
-from lutfuse_ros.models import FusionTeacher, MiniFusionNet
+from lutfuse_ros.families.mini.model import MiniFusionNet
+from lutfuse_ros.families.teacher.model import FusionTeacher
 from lutfuse_ros.training.datasets import FrameStore
 from lutfuse_ros.training.references import attach_source_references
 from lutfuse_ros.training.stage import FusionObjective, ObjectiveStage
@@ -60,7 +61,7 @@ def _train_centre_taps_only(model: MiniFusionNet) -> None:
 
 
 class MiniStage(ObjectiveStage):
-    """Distil a :class:`~lutfuse_ros.models.MiniFusionNet` from a teacher."""
+    """Distil a :class:`~lutfuse_ros.families.mini.model.MiniFusionNet` from a teacher."""
 
     description = ("MMDRFuse-style 113-parameter mini-model distilled by lutfuse from its own "
                    "teacher (digestible distillation, comprehensive loss, dynamic refresh).")

@@ -14,14 +14,14 @@ import logging
 import torch
 from torch import nn
 
-from lutfuse_ros.models import MMLUT
-from lutfuse_ros.models.features import rgb_to_luma
+from lutfuse_ros.families.mmlut.model import MMLUT
+from lutfuse_ros.families.features import rgb_to_luma
 from lutfuse_ros.training.classical_teacher import ClassicalTeacher
 from lutfuse_ros.training.config import resolve_path
 from lutfuse_ros.training.datasets import FrameStore
 from lutfuse_ros.training.losses import (gradient_max_loss, l1_distance, lut_monotonicity,
                                          lut_smoothness, ssim_loss)
-from lutfuse_ros.training.quantise_lut import quantisation_table
+from lutfuse_ros.families.mmlut.quantise import quantisation_table
 from lutfuse_ros.training.rule_init import fill_from_rule
 from lutfuse_ros.training.references import attach_source_references, attach_teacher_references
 from lutfuse_ros.training.stage import Stage
@@ -42,7 +42,7 @@ class _LutForward(nn.Module):
 
 
 class LutStage(Stage):
-    """Distil (or quantise) an :class:`~lutfuse_ros.models.MMLUT` from a teacher."""
+    """Distil (or quantise) an :class:`~lutfuse_ros.families.mmlut.model.MMLUT` from a teacher."""
 
     needs_reference = True
 

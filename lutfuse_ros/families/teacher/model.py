@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lutfuse_ros.models.features import rgb_to_luma
+from lutfuse_ros.families.features import rgb_to_luma
 
 
 def _conv(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:

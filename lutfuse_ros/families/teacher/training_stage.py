@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import torch
 
-from lutfuse_ros.models import FusionTeacher
+from lutfuse_ros.families.teacher.model import FusionTeacher
 from lutfuse_ros.training.datasets import FrameStore
 from lutfuse_ros.training.stage import FusionObjective, ObjectiveStage
 
 
 class TeacherStage(ObjectiveStage):
-    """Train a :class:`~lutfuse_ros.models.FusionTeacher` from the sources alone."""
+    """Train a :class:`~lutfuse_ros.families.teacher.model.FusionTeacher` from the sources alone."""
 
     description = ("MMDRFuse-style MM-Net teacher (dense encoder-decoder) trained by lutfuse "
                    "with the comprehensive loss and dynamic refresh.")

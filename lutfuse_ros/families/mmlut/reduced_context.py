@@ -9,8 +9,9 @@ so it need not be computed per full-resolution pixel. This encoder
 1. averages the 4-channel input (visible RGB + infrared, 0..255) over ``r x r`` blocks
    (``AveragePool``, ``ceil_mode``: a partial block at the right/bottom edge averages the pixels
    it has, so any size works, also one smaller than ``r``, which becomes a single block);
-2. runs the same five-block network as :class:`~lutfuse_ros.models.context_net.ContextNet` on
-   that ``ceil(H / r) x ceil(W / r)`` image - its InstanceNorm statistics are therefore the
+2. runs the same five-block network as
+   :class:`~lutfuse_ros.families.mmlut.context_net.ContextNet` on that
+   ``ceil(H / r) x ceil(W / r)`` image - its InstanceNorm statistics are therefore the
    statistics of the reduced image (per frame, as before);
 3. adds a learned linear function of the frame's mean level (the per-channel means of the
    reduced image, on [0, 1]) to the network's logit: InstanceNorm removes every absolute
@@ -31,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lutfuse_ros.models.context_net import ContextNet
+from lutfuse_ros.families.mmlut.context_net import ContextNet
 
 
 def reduced_size(height: int, width: int, reduction: int) -> tuple[int, int]:

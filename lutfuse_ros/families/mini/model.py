@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lutfuse_ros.models.features import quantise_luma, rgb_to_luma
+from lutfuse_ros.families.features import quantise_luma, rgb_to_luma
 
 
 class MiniFusionNet(nn.Module):

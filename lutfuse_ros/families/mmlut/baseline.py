@@ -1,35 +1,28 @@
-"""Speed baselines: each model family computed the way its official code does.
+"""The MM-LUT computed the way the official LUT-Fuse test code does: ``lutfuse bench``'s baseline.
 
-These are *not* inference paths of the package: they exist so that ``lutfuse bench`` can
-report, in the same run, how much faster the package is than the official approach.
-
-* MM-LUT (LUT-Fuse): float tensors in NCHW, YCbCr in torch, the full-resolution context
-  network in float32 NCHW, and the look-up as 16 advanced-index gathers over the 5-D
-  ``(B, B, B, B, 1)`` table with ``lo = floor(v)``, ``hi = min(lo + 1, B - 1)``. The
-  official code has no reduced-resolution context: for such a model the baseline runs the
-  official context architecture (16 channels, 3 middle blocks, per full-resolution pixel;
-  weights do not change the time) - what the official approach costs for the same table.
-* Mini-model (MMDRFuse student): OpenCV YCrCb, the plain PyTorch module in float32.
-
-Both take the pipeline's uint8 images and return uint8 BGR, like ``FusionPipeline.fuse``.
+Not an inference path of the package: ``lutfuse bench`` reports, in the same run, how much
+faster the package is. Float tensors in NCHW, YCbCr in torch, the full-resolution context
+network in float32 NCHW, and the look-up as 16 advanced-index gathers over the 5-D
+``(B, B, B, B, 1)`` table with ``lo = floor(v)``, ``hi = min(lo + 1, B - 1)``. The official
+code has no reduced-resolution context: for such a model the baseline runs the official
+context architecture (16 channels, 3 middle blocks, per full-resolution pixel; weights do not
+change the time) - what the official approach costs for the same table. Takes the pipeline's
+uint8 images and returns uint8 BGR, like ``FusionPipeline.fuse``.
 """
 
 from __future__ import annotations
 
 import copy
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from lutfuse_ros.colour import (CB_TO_B, CB_TO_G, CB_WEIGHTS_RGB, CR_TO_G, CR_TO_R,
                                 CR_WEIGHTS_RGB, LUMA_WEIGHTS_RGB)
-from lutfuse_ros.models.context_net import ContextNet
-from lutfuse_ros.models.lut import MMLUT
-from lutfuse_ros.models.reduced_context import ReducedContextNet
-from lutfuse_ros.models.mini import MiniFusionNet
+from lutfuse_ros.families.mmlut.context_net import ContextNet
+from lutfuse_ros.families.mmlut.model import MMLUT
+from lutfuse_ros.families.mmlut.reduced_context import ReducedContextNet
 
 
 class OfficialApproachMMLUT:
@@ -90,38 +83,3 @@ class OfficialApproachMMLUT:
                 weight = w if weight is None else weight * w
             fused = fused + weight * self.lut[index[0], index[1], index[2], index[3], 0]
         return fused
-
-
-class OfficialApproachMini:
-    """The mini-model run as the official MMDRFuse test code runs it (plain module, float32).
-
-    Args:
-        model: the mini-model whose weights to use (copied).
-    """
-
-    def __init__(self, model: MiniFusionNet) -> None:
-        self.model = copy.deepcopy(model).float().eval()
-
-    @torch.inference_mode()
-    def fuse(self, visible: np.ndarray, thermal: np.ndarray) -> np.ndarray:
-        """``(H, W, 3)`` uint8 BGR + ``(H, W)`` uint8 infrared -> ``(H, W, 3)`` uint8 BGR."""
-        ycrcb = cv2.cvtColor(visible, cv2.COLOR_BGR2YCrCb)
-        luma = torch.from_numpy(ycrcb[..., 0])[None, None].float() / 255.0
-        infrared = torch.from_numpy(thermal)[None, None].float() / 255.0
-        x = torch.cat([infrared, luma], dim=1)
-        fused = torch.tanh(self.model.conv2(torch.relu(self.model.conv1(x))))
-        ycrcb[..., 0] = (fused[0, 0].clamp(0.0, 1.0) * 255.0).to(torch.uint8).numpy()
-        return cv2.cvtColor(ycrcb, cv2.COLOR_YCrCb2BGR)
-
-
-#: model family -> baseline class (built from a module of that family).
-BASELINES: dict[str, type] = {
-    MMLUT.family: OfficialApproachMMLUT,
-    MiniFusionNet.family: OfficialApproachMini,
-}
-
-
-def build_baseline(model: nn.Module):
-    """The official-approach baseline of ``model``'s family, or None where there is none."""
-    baseline = BASELINES.get(getattr(model, "family", ""))
-    return None if baseline is None else baseline(model)

@@ -1,6 +1,6 @@
 """Fast inference of the reduced-resolution context encoder.
 
-The encoder is :class:`~lutfuse_ros.models.reduced_context.ReducedContextNet`.
+The encoder is :class:`~lutfuse_ros.families.mmlut.reduced_context.ReducedContextNet`.
 
 Same function as the module, to float32 rounding:
 
@@ -22,8 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lutfuse_ros.backends.cpu_kernels.context import FastContextNet
-from lutfuse_ros.models.reduced_context import ReducedContextNet, reduced_size
+from lutfuse_ros.families.mmlut.fast_context import FastContextNet
+from lutfuse_ros.families.mmlut.reduced_context import ReducedContextNet, reduced_size
 
 
 class FastReducedContext:

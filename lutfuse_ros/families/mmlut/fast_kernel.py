@@ -1,4 +1,4 @@
-"""Fast CPU inference of an :class:`~lutfuse_ros.models.MMLUT` (same function, see package doc)."""
+"""Fast CPU inference of an :class:`~.model.MMLUT` (same function, see the package doc)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import cv2
 import numpy as np
 import torch
 
-from lutfuse_ros.backends.cpu_kernels.context import FastContextNet
-from lutfuse_ros.backends.cpu_kernels.grid_lattice import GridSampleLattice
-from lutfuse_ros.backends.cpu_kernels.lattice import LatticeLookup
-from lutfuse_ros.backends.cpu_kernels.reduced_context import FastReducedContext
+from lutfuse_ros.families.mmlut.fast_context import FastContextNet
+from lutfuse_ros.families.mmlut.fast_grid_lattice import GridSampleLattice
+from lutfuse_ros.families.mmlut.fast_lattice import LatticeLookup
+from lutfuse_ros.families.mmlut.fast_reduced_context import FastReducedContext
 from lutfuse_ros.backends.frame_inputs import FrameInputs
-from lutfuse_ros.models.features import rgb_to_luma
-from lutfuse_ros.models.lut import MMLUT
-from lutfuse_ros.models.reduced_context import ReducedContextNet
+from lutfuse_ros.families.features import rgb_to_luma
+from lutfuse_ros.families.mmlut.model import MMLUT
+from lutfuse_ros.families.mmlut.reduced_context import ReducedContextNet
 
 _INV_255 = np.float32(1.0 / 255.0)
 
@@ -21,7 +21,7 @@ _INV_255 = np.float32(1.0 / 255.0)
 def normalised_gradient(luma: np.ndarray) -> np.ndarray:
     """The MM-LUT gradient axis with OpenCV: Sobel magnitude (zero padding), min-max normalised.
 
-    Same function as :func:`lutfuse_ros.models.features.normalised_gradient` (a flat image maps
+    Same function as :func:`lutfuse_ros.families.features.normalised_gradient` (a flat image maps
     to 0), to float32 rounding.
 
     Args:
@@ -45,7 +45,8 @@ class FullResolutionContext:
     """The context value of a full-resolution (official) context network, in lattice units.
 
     Args:
-        network: the reference :class:`~lutfuse_ros.models.ContextNet` (weights copied).
+        network: the reference
+            :class:`~lutfuse_ros.families.mmlut.context_net.ContextNet` (weights copied).
         dtype: storage dtype of the network's feature maps.
         scale: lattice units per unit of context.
     """

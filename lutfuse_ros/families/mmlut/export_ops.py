@@ -1,8 +1,8 @@
 """Export-friendly formulations of the MM-LUT quadrilinear look-up (PyTorch, traced to ONNX).
 
-The reference :func:`lutfuse_ros.models.lut.quadrilinear_lookup` gathers 16 corners from the
-flattened table with int64 indices built one corner at a time. For deployment the same
-arithmetic is written in two shapes that TensorRT 8.6 and 10.x import natively:
+The reference :func:`lutfuse_ros.families.mmlut.model.quadrilinear_lookup` gathers 16
+corners from the flattened table with int64 indices built one corner at a time. For
+deployment the same arithmetic is written in two shapes that TensorRT 8.6 and 10.x import natively:
 
 * :class:`GatherLookup` (default, ``gather``): the table is re-laid out as one row of its 16
   corner values per lower corner, so one ``Gather`` on int32 flat indices fetches all 16

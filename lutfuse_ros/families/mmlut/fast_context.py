@@ -1,4 +1,4 @@
-"""Fast inference of the MM-LUT context network (:class:`lutfuse_ros.models.ContextNet`).
+"""Fast inference of the MM-LUT context network (:class:`~.context_net.ContextNet`).
 
 The same function as the module, computed differently:
 
@@ -24,7 +24,7 @@ from lutfuse_ros.backends.cpu_kernels.conv_ops import (BorderPlan, conv3x3_leaky
                                                        correct_border, fold_affine,
                                                        fused_conv_available,
                                                        instance_norm_affine)
-from lutfuse_ros.models.context_net import ContextNet
+from lutfuse_ros.families.mmlut.context_net import ContextNet
 
 #: Visible channel order -> the RGB index of each input channel.
 _ORDER_TO_RGB = {"rgb": (0, 1, 2), "bgr": (2, 1, 0)}

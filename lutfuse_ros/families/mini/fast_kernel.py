@@ -1,4 +1,4 @@
-"""Fast CPU inference of the MMDRFuse mini-model (:class:`~lutfuse_ros.models.MiniFusionNet`).
+"""Fast CPU inference of the MMDRFuse mini-model (:class:`~.model.MiniFusionNet`).
 
 Float32 throughout (the model is tiny: bf16 would buy nothing and cost precision). With two,
 four and one channels, library convolutions waste most of their vector lanes (oneDNN pads the
@@ -25,7 +25,7 @@ import torch
 
 from lutfuse_ros.backends.cpu_kernels.row_bands import RowBands
 from lutfuse_ros.backends.frame_inputs import FrameInputs
-from lutfuse_ros.models.mini import MiniFusionNet
+from lutfuse_ros.families.mini.model import MiniFusionNet
 
 _UNIT_LEVELS = (np.arange(256, dtype=np.float32) * np.float32(1.0 / 255.0)).reshape(1, 256)
 _UNIT_LEVELS.flags.writeable = False
@@ -79,7 +79,7 @@ class FastMini:
 
     def infer(self, visible_rgb: np.ndarray, infrared: np.ndarray) -> np.ndarray:
         """Fuse float inputs: ``(1, 3, H, W)`` RGB and ``(1, 1, H, W)`` infrared on [0, 1]."""
-        from lutfuse_ros.models.features import rgb_to_luma
+        from lutfuse_ros.families.features import rgb_to_luma
 
         luma = rgb_to_luma(torch.from_numpy(visible_rgb))[0, 0].numpy()
         infrared = np.ascontiguousarray(infrared[0, 0], dtype=np.float32)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lutfuse_ros.models.context_net import ContextNet
-from lutfuse_ros.models.features import normalised_gradient, rgb_to_luma
-from lutfuse_ros.models.reduced_context import ReducedContextNet
+from lutfuse_ros.families.mmlut.context_net import ContextNet
+from lutfuse_ros.families.features import normalised_gradient, rgb_to_luma
+from lutfuse_ros.families.mmlut.reduced_context import ReducedContextNet
 
 #: Order of the table axes.
 LUT_AXES = ("visible_luma", "visible_gradient", "context", "infrared")
@@ -89,7 +89,7 @@ class MMLUT(nn.Module):
         lattice: ``official`` or ``endpoint`` axis layout (see :data:`LATTICES`).
         context_reduction: 1 (official) computes the context network per full-resolution
             pixel; ``r >= 2`` computes it on ``r x r`` block averages and upsamples its value
-            bilinearly (:class:`~lutfuse_ros.models.reduced_context.ReducedContextNet`).
+            bilinearly (:class:`~lutfuse_ros.families.mmlut.reduced_context.ReducedContextNet`).
     """
 
     family = "mm_lut"
