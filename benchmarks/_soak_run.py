@@ -1,21 +1,23 @@
 """Process orchestration of the soak benchmark: node, camera and recorder on a private graph.
 
 :class:`SoakRun` starts ``lutfuse node`` (own ``ROS_DOMAIN_ID`` and namespace), waits until it
-is active, starts the recorder and then the camera (:mod:`_soak_traffic`), samples the node
+is active, starts the recorder and then the camera (``python -m lutfuse_testing.camera_traffic
+stream-record`` and ``stream``: the tests' camera simulator in streaming mode), samples the node
 process every ``sample_interval`` seconds while the camera publishes for ``duration`` seconds,
 prints progress, and stops everything in order: camera, recorder (after the last fused images
-arrived), node. Each stop is SIGINT, then SIGTERM, then SIGKILL; the children also get
-SIGTERM if this process dies (``PR_SET_PDEATHSIG``). Everything lands in a work folder:
-the three logs, ``node_params.yaml`` and the CSV/JSONL files of :mod:`_soak_traffic`.
+arrived), node. The processes are supervised by :class:`lutfuse_testing.processes.ProcessGroup`,
+the integration tests' supervisor too: each stop is a stop file (traffic), then SIGINT,
+SIGTERM, SIGKILL; the children also get SIGTERM if this process dies (``PR_SET_PDEATHSIG``).
+Everything lands in a work folder:
+the three logs, ``node_params.yaml`` and the CSV/JSONL files of
+:mod:`lutfuse_testing.camera_stream`.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -25,25 +27,18 @@ import numpy as np
 import yaml
 
 from _soak_analysis import ProcessSample, memory_summary, percentiles, read_process_sample
-from _soak_traffic import DIAGNOSTICS_JSONL, PUBLISHED_CSV, RECEIVED_CSV, RECORDER_READY
 
-from lutfuse_testing.shm_segments import remove_stale_segments, segment_locks
+from lutfuse_testing.camera_stream import (DIAGNOSTICS_JSONL, PUBLISHED_CSV, RECEIVED_CSV,
+                                           RECORDER_READY)
+from lutfuse_testing.processes import ProcessGroup
 
-REPO = Path(__file__).resolve().parents[1]
-TRAFFIC_SCRIPT = Path(__file__).resolve().parent / "_soak_traffic.py"
+#: soak role -> role of ``python -m lutfuse_testing.camera_traffic``.
+TRAFFIC_ROLES = {"camera": "stream", "record": "stream-record"}
 _POLL_S = 0.1
 
 
 class RunFailed(RuntimeError):
     """A process of the run failed to start or exited early; the message says which."""
-
-
-def _die_with_parent() -> None:
-    """``preexec_fn``: SIGTERM this child when the soak script dies (Linux prctl)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 class CsvTail:
@@ -104,8 +99,7 @@ class SoakRun:
     def __init__(self, args, work: Path, progress) -> None:
         self._args, self._work, self._progress = args, work, progress
         self._namespace = f"/lutfuse_soak_{os.getpid()}"
-        self._processes: dict[str, subprocess.Popen] = {}
-        self._segments_before = segment_locks()
+        self._group = ProcessGroup(work, args.domain_id, self._namespace)
         self.data = RunData()
         self._published = CsvTail(work / PUBLISHED_CSV, 2)
         self._received = CsvTail(work / RECEIVED_CSV, 2)
@@ -114,28 +108,9 @@ class SoakRun:
         self._last_report = (time.monotonic(), 0, 0)
         self._status = ""
 
-    @property
-    def env(self) -> dict[str, str]:
-        env = dict(os.environ, ROS_DOMAIN_ID=str(self._args.domain_id), PYTHONUNBUFFERED="1",
-                   RCUTILS_COLORIZED_OUTPUT="0")
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-        return env
-
-    def _ros_args(self) -> list[str]:
-        return ["--ros-args", "-r", f"__ns:={self._namespace}"]
-
-    def _start(self, name: str, command: list[str]) -> subprocess.Popen:
-        with open(self._work / f"{name}.log", "wb") as log:
-            process = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True,
-                                       preexec_fn=_die_with_parent)
-        self._processes[name] = process
-        return process
-
     def log(self, name: str, tail: int = 4000) -> str:
         """The last ``tail`` characters of a process's output."""
-        path = self._work / f"{name}.log"
-        return path.read_text(errors="replace")[-tail:] if path.exists() else ""
+        return self._group.log(name, tail)
 
     def _node_command(self) -> list[str]:
         args = self._args
@@ -146,26 +121,25 @@ class SoakRun:
                 overrides[key] = value
         params = self._work / "node_params.yaml"
         params.write_text(yaml.safe_dump({"/**": {"ros__parameters": overrides}}))
-        return [sys.executable, "-m", "lutfuse_ros.cli.main", "node", *self._ros_args(),
-                "--params-file", str(REPO / "config" / "fuse.yaml"), "--params-file",
-                str(params)]
+        return self._group.node_command(params)
 
     def _traffic_command(self, role: str, *options: str) -> list[str]:
-        return [sys.executable, str(TRAFFIC_SCRIPT), "--work", str(self._work), "--stop-file",
-                str(self._work / f"stop_{role}"), role, *options, *self._ros_args()]
+        return [sys.executable, "-m", "lutfuse_testing.camera_traffic", TRAFFIC_ROLES[role],
+                "--work", str(self._work), "--stop-file", str(self._work / f"stop_{role}"),
+                *options, *self._group.ros_args()]
 
     def run(self) -> RunData:
         """Start, soak, stop. KeyboardInterrupt stops everything cleanly and re-raises."""
         args = self._args
         try:
-            node = self._start("node", self._node_command())
+            node = self._group.start("node", self._node_command())
             self.data.node_pid = node.pid
             self._wait("the node to become active", args.start_timeout,
                        lambda: "]: active: " in self.log("node", 100_000))
-            self._start("recorder", self._traffic_command("record", "--namespace",
-                                                          self._namespace))
+            self._group.start("recorder", self._traffic_command("record", "--namespace",
+                                                                self._namespace))
             self._wait("the recorder", 60, (self._work / RECORDER_READY).exists)
-            self._start("camera", self._traffic_command(
+            self._group.start("camera", self._traffic_command(
                 "camera", "--rate", str(args.rate), "--size", *map(str, args.size),
                 "--visible-encoding", args.visible_encoding, "--thermal-encoding",
                 args.thermal_encoding, "--video-dir", str(args.video_dir)))
@@ -198,10 +172,9 @@ class SoakRun:
         self._tick()
 
     def _tick(self) -> None:
-        for name, process in self._processes.items():
-            if process.poll() is not None:
-                raise RunFailed(f"{name} exited with {process.returncode} during the run\n"
-                                f"its log:\n{self.log(name)}")
+        for name, code in self._group.exited().items():
+            raise RunFailed(f"{name} exited with {code} during the run\n"
+                            f"its log:\n{self.log(name)}")
         now = time.monotonic()
         if now >= self._next_sample:
             self._next_sample = now + self._args.sample_interval
@@ -244,39 +217,24 @@ class SoakRun:
 
     def _stop(self, name: str, grace: float) -> None:
         """Stop file (traffic roles), then SIGINT, SIGTERM, SIGKILL until it exits."""
-        process = self._processes.get(name)
-        if process is None:
-            return
-        if name != "node":
-            (self._work / f"stop_{'record' if name == 'recorder' else name}").touch()
-        steps = ((None, grace), (signal.SIGINT, grace), (signal.SIGTERM, 5.0),
-                 (signal.SIGKILL, 10.0)) if name != "node" else \
-            ((signal.SIGINT, grace), (signal.SIGTERM, 5.0), (signal.SIGKILL, 10.0))
-        for sig, wait in steps:
-            if process.poll() is not None:
-                break
-            if sig is not None:
-                if sig == signal.SIGKILL:
-                    self.data.killed.append(name)
-                process.send_signal(sig)
-            try:
-                process.wait(wait)
-            except subprocess.TimeoutExpired:
-                continue
-        self.data.exit_codes[name] = process.wait()
+        role = "record" if name == "recorder" else name
+        stop_file = self._work / f"stop_{role}" if name != "node" else None
+        self._group.stop(name, grace, stop_file)
 
     def _shutdown(self) -> None:
         """Stop camera, recorder, node (in this order) and collect the data; no interrupts."""
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             self._stop("camera", 10.0)
-            if "recorder" in self._processes:
+            if "recorder" in self._group.processes:
                 self._drain()
             self._stop("recorder", 10.0)
             self._sample()
             self._stop("node", 20.0)
+            self._group.close()
+            self.data.exit_codes, self.data.killed = dict(self._group.exit_codes), \
+                list(self._group.killed)
             self._collect()
-            self._clean_segments()
         finally:
             signal.signal(signal.SIGINT, previous)
 
@@ -309,12 +267,3 @@ class SoakRun:
         """The samples so far with ``t_s`` in seconds since the first published pair."""
         t0 = self.data.t0_ns if self.data.t0_ns is not None else time.time_ns()
         return [replace(sample, t_s=(wall_ns - t0) / 1e9) for wall_ns, sample in self._samples_ns]
-
-    def _clean_segments(self) -> None:
-        """Remove Fast DDS shared-memory files a SIGKILLed process of this run left behind.
-
-        Only files created during the run and no longer locked by a live owner are removed.
-        """
-        if not self.data.killed:
-            return
-        remove_stale_segments(self._segments_before)

@@ -54,9 +54,9 @@ from _soak_analysis import (delivery_summary, diagnostics_summary, evaluate_chec
                             memory_summary, plot_report, render_table, samples_as_dicts,
                             timeline)
 from _soak_run import RunData, RunFailed, SoakRun  # noqa: E402
-from _soak_traffic import DEFAULT_VIDEO_DIR, describe_frame_source  # noqa: E402
 
 from lutfuse_ros.atomic_files import atomic_output  # noqa: E402
+from lutfuse_testing.camera_frames import DEFAULT_VIDEO_DIR, describe_frame_source  # noqa: E402
 
 REPORT_NAME, PLOT_NAME, RAW_NAME = "soak_report.json", "soak_plot.png", "raw"
 SCHEMA = "lutfuse-soak/1"

@@ -1,4 +1,4 @@
-"""Synthetic camera traffic for integration tests, benchmarks and smoke tests of a deployment.
+"""The camera simulator of the tests and benchmarks: timed visible/thermal traffic and recorders.
 
 ``python -m lutfuse_testing.camera_traffic publish`` publishes timed visible/thermal pairs on the
 relative topics ``visible/image`` and ``thermal/image``; ``python -m lutfuse_testing.camera_traffic
@@ -22,6 +22,11 @@ visible image; ``record --type camera_info`` records CameraInfo messages.
 Visible stamps are the wall-clock publish time, so ``receive_ns - stamp_ns`` in the recording
 is the end-to-end latency on one host. The publisher's log (JSON) lists every measured pair:
 index, stamps, content index and whether (and how) it was corrupted on purpose.
+
+``stream`` and ``stream-record`` are the same camera and recorder for long runs (the soak
+benchmark): endless traffic from video clips or rendered scenes until a stop file appears,
+logged as it goes (:mod:`lutfuse_testing.camera_stream`). Frame sources:
+:mod:`lutfuse_testing.camera_frames`.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from pathlib import Path
 import numpy as np
 
 from lutfuse_ros.ros.transport import apply_transport_profile
+from lutfuse_testing.camera_frames import (DEFAULT_VIDEO_DIR, synthetic_camera_info,
+                                           synthetic_pair, visible_as_encoding)
 
 WARMUP_FRAME_ID = "warmup"
 MEASURED_FRAME_ID = "camera"
@@ -42,21 +49,6 @@ MEASURED_FRAME_ID = "camera"
 CORRUPTIONS = ("encoding", "size_mismatch", "truncated", "short_step")
 #: Ways it breaks a compressed visible image instead.
 COMPRESSED_CORRUPTIONS = ("truncated_jpeg", "not_an_image", "corrupt_jpeg")
-
-
-def synthetic_camera_info(width: int, height: int):
-    """Build a pinhole ``sensor_msgs/CameraInfo`` for ``width`` x ``height`` images.
-
-    No distortion, focal length = width, principal point a little off centre.
-    """
-    from sensor_msgs.msg import CameraInfo
-
-    fx = fy = float(width)
-    cx, cy = width / 2 + 3.25, height / 2 - 1.5
-    return CameraInfo(width=width, height=height, distortion_model="plumb_bob",
-                      d=[0.0] * 5, k=[fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0],
-                      r=[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
-                      p=[fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0])
 
 
 def _corrupt_compressed(kind: str, msg) -> None:
@@ -67,38 +59,6 @@ def _corrupt_compressed(kind: str, msg) -> None:
         msg.data = b"this is not an image" * 10
     else:  # corrupt_jpeg: signature and end marker intact, the entropy-coded data wrecked
         msg.data = data[:20] + bytes(len(data) - 22) + data[-2:]
-
-
-def synthetic_pair(index: int, width: int, height: int, thermal_size: tuple[int, int] | None = None,
-                   thermal_bits: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic random content of pair ``index``.
-
-    Args:
-        index: content index (seeds the generator).
-        width: visible width in pixels.
-        height: visible height in pixels.
-        thermal_size: ``(width, height)`` of the thermal image; the visible size when None.
-        thermal_bits: 8 (uint8) or 16 (uint16 counts spanning 0..65535).
-
-    Returns:
-        ``(visible, thermal)``: ``(H, W, 3)`` uint8 BGR and ``(h, w)`` uint8 or uint16.
-    """
-    rng = np.random.default_rng(index)
-    thermal_width, thermal_height = thermal_size or (width, height)
-    visible = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-    dtype = np.uint16 if thermal_bits == 16 else np.uint8
-    thermal = rng.integers(0, np.iinfo(dtype).max, (thermal_height, thermal_width),
-                           dtype=dtype, endpoint=True)
-    return visible, thermal
-
-
-def visible_as_encoding(visible_bgr: np.ndarray, encoding: str) -> np.ndarray:
-    """Lay a BGR image out for ``bgr8``, ``rgb8`` or ``mono8``."""
-    import cv2
-
-    converters = {"bgr8": lambda a: a, "rgb8": lambda a: np.ascontiguousarray(a[..., ::-1]),
-                  "mono8": lambda a: cv2.cvtColor(a, cv2.COLOR_BGR2GRAY)}
-    return converters[encoding](visible_bgr)
 
 
 def _stamp(ns: int):
@@ -366,7 +326,35 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--idle", type=float, default=3.0, help="quiet time before stopping (s)")
     record.add_argument("--out", required=True, help="output .npz")
     record.set_defaults(runner=run_recorder)
+    for role, help_text in (("stream", "publish pairs at --rate until --stop-file (soak)"),
+                            ("stream-record", "log fused/image and diagnostics until "
+                                              "--stop-file (soak)")):
+        stream = roles.add_parser(role, help=help_text)
+        stream.add_argument("--work", type=Path, required=True, help="folder of the logs")
+        stream.add_argument("--stop-file", type=Path, required=True, help="stop once it exists")
+        if role == "stream":
+            stream.add_argument("--rate", type=float, default=30.0, help="pairs per second")
+            stream.add_argument("--size", type=int, nargs=2, default=(640, 480),
+                                metavar=("W", "H"))
+            stream.add_argument("--visible-encoding", choices=("bgr8", "rgb8"), default="bgr8")
+            stream.add_argument("--thermal-encoding", choices=("mono8", "mono16"),
+                                default="mono16")
+            stream.add_argument("--video-dir", type=Path, default=DEFAULT_VIDEO_DIR)
+            stream.set_defaults(runner=_lazy("run_stream"))
+        else:
+            stream.add_argument("--namespace", required=True, help="the node's namespace (/ns)")
+            stream.set_defaults(runner=_lazy("run_stream_recorder"))
     return parser
+
+
+def _lazy(name: str):
+    """A runner of :mod:`lutfuse_testing.camera_stream`, imported when it runs."""
+    def run(args: argparse.Namespace, ros_args: list[str]) -> int:
+        from lutfuse_testing import camera_stream
+
+        return getattr(camera_stream, name)(args, ros_args)
+
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,7 +50,7 @@ def node_command(ros_args: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "lutfuse_ros.cli.main", "node", "--ros-args", *ros_args]
 
 
-def _parent_death_signal() -> object:
+def parent_death_signal() -> object:
     """A ``preexec_fn`` asking Linux to SIGTERM the child when its parent dies (else None)."""
     if not sys.platform.startswith("linux"):
         return None
@@ -90,7 +90,7 @@ class NodeProcess:
             self.process = subprocess.Popen(
                 self.command, stdin=subprocess.DEVNULL, stdout=self._log,
                 stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                preexec_fn=_parent_death_signal())  # noqa: PLW1509 (no threads yet)
+                preexec_fn=parent_death_signal())  # noqa: PLW1509 (no threads yet)
         except BaseException:
             self._log.close()
             raise

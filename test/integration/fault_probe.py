@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from ros_node_harness import wait_for
 
-from lutfuse_testing.camera_traffic import synthetic_pair
+from lutfuse_testing.camera_frames import synthetic_pair
 
 _NS_PER_S = 1_000_000_000
 

@@ -2,11 +2,9 @@
 
 Each test gets a :class:`RosGraph` (fixture ``ros_graph``): its own ``ROS_DOMAIN_ID`` and
 namespace, a temporary folder, and processes that are always stopped at the end (SIGINT,
-then SIGTERM, then SIGKILL). Shared-memory segments that a SIGKILLed process of the test
-left in ``/dev/shm`` (segments and ports) are removed when they can be identified: created
-during the test and no longer locked by a live owner (Fast DDS holds an ``flock`` on
-``fastdds_<id>_el`` while a segment or port is in use, which is how ``fastdds shm clean``
-recognises zombies).
+then SIGTERM, then SIGKILL), supervised by :class:`lutfuse_testing.processes.ProcessGroup`
+(also the soak benchmark's supervisor), which also removes the Fast DDS shared-memory files a
+SIGKILLed process of the test left behind.
 """
 
 from __future__ import annotations
@@ -14,11 +12,10 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,7 @@ import numpy as np
 import pytest
 import yaml
 
-from lutfuse_testing.shm_segments import remove_stale_segments, segment_locks
+from lutfuse_testing.processes import ProcessGroup
 
 REPO = Path(__file__).resolve().parents[2]
 _COUNTER = itertools.count()
@@ -74,45 +71,22 @@ class Recording:
         return [s for s in self.diagnostics if s["name"].startswith(f"{namespace}/")]
 
 
-@dataclass
-class RosGraph:
-    """Processes of one test on a private ROS domain and namespace."""
+class RosGraph(ProcessGroup):
+    """Processes of one test on a private ROS domain and namespace.
 
-    tmp: Path
-    domain_id: int
-    namespace: str
-    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
-    killed: list[str] = field(default_factory=list)
-    segments_before: set[str] = field(default_factory=segment_locks)
+    The supervision (logs, orderly stop, shared-memory cleanup, the node's command line) is
+    :class:`lutfuse_testing.processes.ProcessGroup`, shared with the soak benchmark; this adds
+    the tests' node and camera helpers.
 
-    @property
-    def env(self) -> dict[str, str]:
-        env = dict(os.environ, ROS_DOMAIN_ID=str(self.domain_id), PYTHONUNBUFFERED="1",
-                   RCUTILS_COLORIZED_OUTPUT="0")
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-        return env
+    Args:
+        tmp: the test's temporary folder (logs, parameter files, recordings).
+        domain_id: ``ROS_DOMAIN_ID`` of every process.
+        namespace: ROS namespace of every process.
+    """
 
-    def ros_args(self) -> list[str]:
-        return ["--ros-args", "-r", f"__ns:={self.namespace}"]
-
-    def start(self, name: str, command: list[str], env: dict[str, str] | None = None,
-              ) -> subprocess.Popen:
-        """Start a process with its output in ``<tmp>/<name>.log``.
-
-        Its environment is ``env`` (default :attr:`env`).
-        """
-        log = open(self.tmp / f"{name}.log", "wb")
-        process = subprocess.Popen(command, cwd=REPO, env=self.env if env is None else env,
-                                   stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
-        self.processes[name] = process
-        return process
-
-    def log(self, name: str) -> str:
-        """Output of a process so far."""
-        path = self.tmp / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+    def __init__(self, tmp: Path, domain_id: int, namespace: str) -> None:
+        super().__init__(tmp, domain_id, namespace)
+        self.tmp = tmp
 
     def write_params(self, parameters: dict[str, Any], name: str = "params.yaml") -> Path:
         """Write a parameters file (nested dicts allowed) for all nodes."""
@@ -123,11 +97,8 @@ class RosGraph:
     def start_node(self, parameters: dict[str, Any] | None = None, *extra: str,
                    name: str = "node") -> subprocess.Popen:
         """``lutfuse node`` with config/fuse.yaml, then ``parameters``, then ``extra`` args."""
-        command = [sys.executable, "-m", "lutfuse_ros.cli.main", "node", *self.ros_args(),
-                   "--params-file", str(REPO / "config" / "fuse.yaml")]
-        if parameters:
-            command += ["--params-file", str(self.write_params(parameters, f"{name}.yaml"))]
-        return self.start(name, command + list(extra))
+        files = [self.write_params(parameters, f"{name}.yaml")] if parameters else []
+        return self.start(name, self.node_command(*files, extra=tuple(extra)))
 
     def wait_until_active(self, name: str = "node", timeout: float = 90.0) -> None:
         """Wait for the node's ``active:`` log line (or fail with its log if it exits)."""
@@ -189,29 +160,6 @@ class RosGraph:
             assert code == 0, f"{name} exited with {code}:\n{self.log(name)}\nnode:\n" \
                               f"{self.log('node')}"
         return json.loads(log.read_text())["pairs"], load_recording(out)
-
-    def stop(self, name: str, timeout: float = 15.0) -> int:
-        """SIGINT, then SIGTERM, then SIGKILL; return the exit code."""
-        process = self.processes[name]
-        for sig, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 5.0),
-                          (signal.SIGKILL, 10.0)):
-            if process.poll() is not None:
-                break
-            if sig == signal.SIGKILL:
-                self.killed.append(name)
-            process.send_signal(sig)
-            try:
-                process.wait(wait)
-            except subprocess.TimeoutExpired:
-                continue
-        return process.wait()
-
-    def close(self) -> None:
-        """Stop every process, then remove this test's zombie shared-memory segments."""
-        for name in list(self.processes):
-            self.stop(name)
-        if self.killed:
-            remove_stale_segments(self.segments_before)
 
 
 def load_recording(path: Path) -> Recording:

@@ -20,7 +20,7 @@ from lutfuse_ros.image_codec import decode_image, encode_image
 from lutfuse_ros.pipeline import FusionPipeline, PipelineConfig
 from lutfuse_ros.preprocessing import AlignmentConfig
 from lutfuse_ros.ros.camera_info import camera_model_of
-from lutfuse_testing.camera_traffic import synthetic_camera_info, synthetic_pair
+from lutfuse_testing.camera_frames import synthetic_camera_info, synthetic_pair
 
 pytestmark = pytest.mark.ros
 

@@ -16,7 +16,7 @@ from lutfuse_ros.artifacts import make_manifest, save_artifact
 from lutfuse_ros.families.teacher.model import FusionTeacher
 from lutfuse_ros.pipeline import FusionPipeline, PipelineConfig
 from lutfuse_ros.preprocessing import AlignmentConfig
-from lutfuse_testing.camera_traffic import synthetic_pair, visible_as_encoding
+from lutfuse_testing.camera_frames import synthetic_pair, visible_as_encoding
 
 pytestmark = pytest.mark.ros
 

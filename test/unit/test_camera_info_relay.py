@@ -16,7 +16,7 @@ from std_msgs.msg import Header  # noqa: E402
 from lutfuse_ros.preprocessing import AlignmentConfig  # noqa: E402
 from lutfuse_ros.ros.camera_info import CameraInfoRelay, camera_model_of  # noqa: E402
 from lutfuse_ros.ros.conversions import array_to_image  # noqa: E402
-from lutfuse_testing.camera_traffic import synthetic_camera_info  # noqa: E402
+from lutfuse_testing.camera_frames import synthetic_camera_info  # noqa: E402
 
 
 def stamped(msg, sec: int, frame_id: str = "camera"):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lutfuse_ros.image_codec import DecodeError, codec_of, decode_image, encode_image
-from lutfuse_testing.camera_traffic import synthetic_pair
+from lutfuse_testing.camera_frames import synthetic_pair
 
 
 @pytest.fixture(scope="module")

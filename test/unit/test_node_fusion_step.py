@@ -12,7 +12,7 @@ from lutfuse_ros.pipeline import FusionPipeline
 from lutfuse_ros.ros.conversions import array_to_image, image_to_array
 from lutfuse_ros.ros.fusion_step import FusionStep
 from lutfuse_ros.settings.node_settings import parse_settings
-from lutfuse_testing.camera_traffic import synthetic_pair
+from lutfuse_testing.camera_frames import synthetic_pair
 
 
 def make_step(**output) -> tuple[FusionStep, FusionPipeline]:
