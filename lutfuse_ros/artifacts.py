@@ -80,7 +80,9 @@ class Artifact:
 
     def build_model(self) -> nn.Module:
         """Instantiate the model in eval mode with these weights loaded."""
-        model = build_model(self.family, self.manifest["architecture"])
+        # The same architecture load_artifact validated: a manifest without one (or null)
+        # means the family's defaults.
+        model = build_model(self.family, self.manifest.get("architecture") or {})
         model.load_state_dict(self.state_dict, strict=True)
         return model.eval()
 
