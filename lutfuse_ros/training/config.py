@@ -33,6 +33,7 @@ STAGES = tuple(STAGE_FAMILIES)
 TEACHER_KINDS = ("artifact", "torchscript", "onnx", "folder", "classical")
 LUT_MODES = ("distill", "quantise")
 MINI_INITS = ("teacher_decoder", "analytic_max", "random")
+MINI_OUTPUTS = ("tanh", "linear")
 LUT_INITS = ("quantise", "analytic_max", "zeros", "teacher_rule")
 GRADIENT_TARGETS = ("max_of_gradients", "gradient_of_max")
 
@@ -236,6 +237,8 @@ class MiniConfig:
         frame_level: the architecture with the frame-level term
             (:class:`~lutfuse_ros.families.mini.model.MiniFusionNet`); off is the paper's
             113-parameter model.
+        output: the output activation, ``tanh`` (the paper's) or ``linear`` (see
+            :class:`~lutfuse_ros.families.mini.model.MiniFusionNet`).
         centre_taps_only: train only the centre tap of every 3x3 kernel (the others stay 0):
             the model is then a per-pixel function, for per-pixel teachers such as the
             classical rule (the 3x3 shapes, and so the paper's architecture, are kept).
@@ -246,10 +249,12 @@ class MiniConfig:
     init: str = "teacher_decoder"
     cache_teacher: bool = True
     frame_level: bool = False
+    output: str = "tanh"
     centre_taps_only: bool = False
 
     def __post_init__(self) -> None:
         check_min("mini.hidden", self.hidden, 1)
+        check_choice("mini.output", self.output, MINI_OUTPUTS)
         check_choice("mini.init", self.init, MINI_INITS)
 
 

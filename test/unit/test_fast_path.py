@@ -406,3 +406,43 @@ def test_unfused_convolution_fallback_gives_the_same_context():
         fast.context.network.fused = False
         plain = fast.context.network.forward(network_input, "bgr")
     torch.testing.assert_close(plain, fused, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("centre_only", [True, False])
+def test_linear_output_mini_matches_module_beyond_the_tanh_range(centre_only):
+    model = frame_level_mini(seed=9)
+    model.output = "linear"
+    with torch.no_grad():
+        model.conv2[1].bias.fill_(1.5)   # outputs beyond tanh's [-1, 1]
+        if centre_only:
+            for conv in (model.conv1[1], model.conv2[1]):
+                centre = conv.weight[..., 1, 1].clone()
+                conv.weight.zero_()
+                conv.weight[..., 1, 1] = centre
+    fast = FastMini(model, workers=2)
+    assert fast.linear_output and fast.per_pixel == centre_only
+    frame = random_frame(60, 80, seed=7)
+    expected = module_output(model, frame)
+    assert np.abs(expected).max() > 1.0   # no tanh
+    np.testing.assert_allclose(fast.infer_frame(frame), expected, atol=1e-5, rtol=1e-6)
+    fast.close()
+
+
+def test_linear_output_is_recorded_and_the_analytic_start_is_the_exact_maximum(tmp_path):
+    from lutfuse_ros.artifacts import load_artifact, save_artifact
+    from lutfuse_ros.errors import ArtifactError
+    from lutfuse_ros.families import build_model
+
+    model = MiniFusionNet(hidden=4, frame_level=True, output="linear")
+    model.fill_analytic()
+    frame = random_frame(20, 30, seed=1)
+    luma = np.round(frame.luma * 255.0) / 255.0
+    np.testing.assert_allclose(module_output(model, frame),
+                               np.maximum(frame.thermal / 255.0, luma), atol=1e-6)
+    manifest = make_manifest(model, name="linear-mini", description="test", provenance={})
+    assert manifest["architecture"]["output"] == "linear"
+    loaded = load_artifact(save_artifact(model, tmp_path / "linear.safetensors", manifest))
+    assert loaded.build_model().output == "linear"
+    assert "output" not in MiniFusionNet(hidden=4).architecture()   # official: tanh, unchanged
+    with pytest.raises(ArtifactError, match="output must be one of"):
+        build_model("mini", {"hidden": 4, "output": "sigmoid"})

@@ -51,6 +51,8 @@ class FastMini:
         self._thread_scratch = threading.local()
         self.precision = "fp32"
         self.quantise_input = bool(model.quantise_input)
+        #: the output activation: tanh (official) or none (architecture ``output: linear``)
+        self.linear_output = getattr(model, "output", "tanh") == "linear"
         self._kernels1 = model.conv1[1].weight.detach().float().numpy().copy()  # (hidden, 2, 3, 3)
         self._biases1 = [float(b) for b in model.conv1[1].bias.detach()]
         self._kernels2 = model.conv2[1].weight.detach().float().numpy()[0].copy()  # (hidden, 3, 3)
@@ -65,7 +67,7 @@ class FastMini:
                        if getattr(model, "frame_level", False) else None)
 
     def infer_frame(self, frame: FrameInputs) -> np.ndarray:
-        """Fuse one uint8 frame; returns ``(H, W)`` float32 tanh output on [-1, 1]."""
+        """Fuse one uint8 frame; returns ``(H, W)`` float32 raw output, as the module's."""
         block = self._run_block
         if self._level is not None:
             pixels = frame.thermal.size * 255.0
@@ -101,7 +103,7 @@ class FastMini:
     def _run_block(self, infrared: np.ndarray, luma: np.ndarray,
                    biases1: list[float] | None = None, bias2: float | None = None,
                    ) -> np.ndarray:
-        """``(h, W)`` float32 tanh output of a block of full-width rows.
+        """``(h, W)`` float32 output of a block of full-width rows.
 
         Args:
             infrared: ``(h, W)`` uint8 levels or float32 on [0, 1].
@@ -129,7 +131,7 @@ class FastMini:
                                 bias, dst=hidden)
                 cv2.max(hidden, 0.0, dst=hidden)
                 cv2.scaleAdd(hidden, float(weight2[1, 1]), out, dst=out)
-            return np.tanh(out)
+            return self._activate(out)
         first = True
         for kernels, bias, weight2 in zip(self._kernels1, biases1, self._kernels2):
             # the official channel order: infrared first
@@ -143,7 +145,11 @@ class FastMini:
             else:
                 cv2.filter2D(hidden, -1, weight2, dst=term, borderType=_REFLECT)
                 cv2.add(out, term, dst=out)
-        return np.tanh(out)   # a new array: the scratch planes serve this thread's next block
+        return self._activate(out)
+
+    def _activate(self, out: np.ndarray) -> np.ndarray:
+        """The output activation (tanh or none) as a new array: the scratch planes are reused."""
+        return out.copy() if self.linear_output else np.tanh(out)
 
     def _scratch(self, shape: tuple[int, int]) -> "_Scratch":
         """This thread's working planes for a block of ``shape`` (reused across frames)."""

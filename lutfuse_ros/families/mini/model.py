@@ -10,6 +10,13 @@ neighbourhood, so without it the model cannot tell a dark frame from a bright on
 it can follow fusion rules centred on the frame's mean brightness (docs/training.md). The
 means are those of the image the model is given (the whole frame at inference, the crop in
 training), and they are per frame, so the output stays a smooth function of the inputs.
+
+Architecture ``output: linear`` (also the package's own) drops the final tanh: the output
+pre-activation is the fused luminance, clamped to [0, 1] by the artifact's output mapping.
+The tanh compresses bright outputs (``tanh(1) = 0.76``: reaching 0.95 takes a pre-activation
+of 1.83), which a per-pixel network of four ReLU units can only approximate; without it the
+package's classical rule ``T = Y + I / 2 + relu(I - Y) / 2 - m / 4`` (``w = 0.5, g = 1``) is
+exactly three ReLU units and a frame-level offset.
 """
 
 from __future__ import annotations
@@ -18,6 +25,10 @@ import torch
 from torch import nn
 
 from lutfuse_ros.families.features import quantise_luma, rgb_to_luma
+
+
+#: Output activations: ``tanh`` (the paper's) or ``linear`` (package; clamped by the mapping).
+OUTPUTS = ("tanh", "linear")
 
 
 class MiniFusionNet(nn.Module):
@@ -31,14 +42,18 @@ class MiniFusionNet(nn.Module):
             saw it (it was trained and tested on uint8 gray images).
         frame_level: add the frame-level term (see the module doc); off for the official
             architecture.
+        output: ``tanh`` (the official architecture) or ``linear`` (see the module doc).
     """
 
     family = "mini"
     default_output_mapping = "clamp"
 
     def __init__(self, hidden: int = 4, quantise_input: bool = True,
-                 frame_level: bool = False) -> None:
+                 frame_level: bool = False, output: str = "tanh") -> None:
         super().__init__()
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+        self.output = output
         self.hidden = hidden
         self.quantise_input = quantise_input
         self.frame_level = bool(frame_level)
@@ -54,6 +69,8 @@ class MiniFusionNet(nn.Module):
         architecture = {"hidden": self.hidden, "quantise_input": self.quantise_input}
         if self.frame_level:
             architecture["frame_level"] = True
+        if self.output != "tanh":
+            architecture["output"] = self.output
         return architecture
 
     def forward_features(self, visible_rgb: torch.Tensor, infrared: torch.Tensor,
@@ -65,8 +82,8 @@ class MiniFusionNet(nn.Module):
             infrared: ``(N, 1, H, W)`` on [0, 1].
 
         Returns:
-            ``(features, output)``: ``(N, hidden, H, W)`` after ReLU and ``(N, 1, H, W)`` tanh
-            output on [-1, 1].
+            ``(features, output)``: ``(N, hidden, H, W)`` after ReLU and ``(N, 1, H, W)``
+            output (tanh: on [-1, 1]; linear: unbounded, clamped by the output mapping).
         """
         luma = rgb_to_luma(visible_rgb)
         if self.quantise_input:
@@ -75,18 +92,21 @@ class MiniFusionNet(nn.Module):
         hidden = self.conv1(inputs)
         if not self.frame_level:
             features = torch.relu(hidden)
-            return features, torch.tanh(self.conv2(features))
+            return features, self._activate(self.conv2(features))
         offsets = self.level(inputs.mean(dim=(2, 3)))[:, :, None, None]   # (N, hidden + 1, 1, 1)
         features = torch.relu(hidden + offsets[:, :self.hidden])
-        return features, torch.tanh(self.conv2(features) + offsets[:, self.hidden:])
+        return features, self._activate(self.conv2(features) + offsets[:, self.hidden:])
+
+    def _activate(self, pre_activation: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(pre_activation) if self.output == "tanh" else pre_activation
 
     def forward(self, visible_rgb: torch.Tensor, infrared: torch.Tensor) -> torch.Tensor:
-        """Fuse a batch; returns ``(N, 1, H, W)`` tanh output on [-1, 1] (clamp to [0, 1])."""
+        """Fuse a batch; returns ``(N, 1, H, W)`` raw output (clamp to [0, 1] for display)."""
         return self.forward_features(visible_rgb, infrared)[1]
 
     @torch.no_grad()
     def fill_analytic(self) -> None:
-        """Set hand-made weights computing ``tanh(max(infrared, luma))`` (centre taps only).
+        """Set hand-made weights computing ``max(infrared, luma)`` (tanh of it for the tanh output).
 
         Hidden channel 0 is ``relu(luma)``, channel 1 ``relu(infrared - luma)``, their sum the
         maximum (the frame-level term, if any, starts at zero). A starting point for shipped

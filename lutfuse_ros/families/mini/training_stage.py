@@ -76,7 +76,7 @@ class MiniStage(ObjectiveStage):
         else:
             self.teacher.to(self.device)
         self.model = MiniFusionNet(config.mini.hidden, config.mini.quantise_input,
-                                   config.mini.frame_level).to(self.device)
+                                   config.mini.frame_level, config.mini.output).to(self.device)
         self._initialise_student()
         if config.mini.centre_taps_only:
             _train_centre_taps_only(self.model)
