@@ -63,8 +63,25 @@ def _train_centre_taps_only(model: MiniFusionNet) -> None:
 class MiniStage(ObjectiveStage):
     """Distil a :class:`~lutfuse_ros.families.mini.model.MiniFusionNet` from a teacher."""
 
-    description = ("MMDRFuse-style 113-parameter mini-model distilled by lutfuse from its own "
-                   "teacher (digestible distillation, comprehensive loss, dynamic refresh).")
+    @property
+    def description(self) -> str:
+        """One sentence for the manifest, from the recipe (architecture, teacher, objective)."""
+        mini, teacher, loss = self.config.mini, self.config.teacher, self.config.loss
+        extras = [text for on, text in ((mini.frame_level, "a frame-level term"),
+                                        (mini.output == "linear", "a linear output"),
+                                        (mini.centre_taps_only, "centre taps only")) if on]
+        architecture = (f"MMDRFuse-style {mini.hidden}-unit two-layer 3x3 mini-model"
+                        + (f" with {', '.join(extras)}" if extras else ""))
+        source = (f"a classical {teacher.rule} rule (w {teacher.max_weight:.2g}, "
+                  f"g {teacher.sum_gain:.2g})" if teacher.kind == "classical"
+                  else "its own teacher")
+        terms = [text for on, text in ((loss.theta > 0, "digestible distillation"),
+                                       (loss.lam > 0 and (loss.gamma > 0 or loss.delta > 0),
+                                        "comprehensive loss"),
+                                       (loss.refresh, "dynamic refresh"),
+                                       (loss.teacher_l1 > 0, "L1 to the teacher")) if on]
+        return (f"{architecture}, distilled by lutfuse from {source}"
+                + (f" ({', '.join(terms)})." if terms else "."))
 
     def prepare(self, store: FrameStore, num_crops: int) -> None:
         config = self.config
