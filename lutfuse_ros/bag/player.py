@@ -1,9 +1,9 @@
 """Playback planning and pacing for ``lutfuse replay`` (no ROS here).
 
-* :func:`plan_playback` runs the package's :class:`~lutfuse_ros.sync.ApproximateTimePairer`
-  over the bag's stamps, with the node's synchronisation parameters, to predict which
-  visible/thermal messages the node will fuse: the expected output count of the report, and
-  the unit of flow control.
+* :func:`plan_playback` runs the package's
+  :class:`~lutfuse_ros.stream.pairing.ApproximateTimePairer` over the bag's stamps, with the
+  node's synchronisation parameters, to predict which visible/thermal messages the node will
+  fuse: the expected output count of the report, and the unit of flow control.
 * :class:`Pacer` reproduces the recorded timing (bag time, optionally scaled).
 * :class:`FlowControl` bounds the pairs in flight when playing as fast as possible. A pair is
   *released* by the message after which the synchroniser emits it (an approximate-time

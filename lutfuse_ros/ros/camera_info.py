@@ -15,10 +15,12 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo
+from std_msgs.msg import Header
 
 from lutfuse_ros.camera_geometry import CameraModel, alignment_transform, fused_camera_model
 from lutfuse_ros.preprocessing import AlignmentConfig
+from lutfuse_ros.stream.fusion_step import FusedFrame
 
 VISIBLE_CAMERA_INFO_TOPIC = "visible/camera_info"
 FUSED_CAMERA_INFO_TOPIC = "fused/camera_info"
@@ -84,34 +86,34 @@ class CameraInfoRelay:
                 return self._by_stamp[stamp_ns]
             return next(reversed(self._by_stamp.values()), None)
 
-    def fused_info(self, visible: Image, thermal: Image, fused: Image,
+    def fused_info(self, visible_stamp_ns: int, fused: FusedFrame, header: Header,
                    alignment: AlignmentConfig) -> tuple[CameraInfo | None, str]:
         """The camera_info of one fused image.
 
         Args:
-            visible: the pair's visible image (its stamp picks the camera_info).
-            thermal: the pair's thermal image (its size matters for ``resize_visible``).
-            fused: the fused image as published (header, width, height copied).
+            visible_stamp_ns: the pair's visible stamp (it picks the camera_info).
+            fused: the fused frame (its size and the sizes of the pair's images as they
+                arrived; the thermal size matters for ``resize_visible``).
+            header: the header of the fused image as published (copied).
             alignment: the alignment the pipeline applied.
 
         Returns:
             ``(message, "")``, or ``(None, why)``: no camera_info yet (``why`` empty) or one
             that does not describe the visible image (``why`` says how).
         """
-        source = self.info_for(_stamp_ns(visible.header))
+        source = self.info_for(visible_stamp_ns)
         if source is None:
             return None, ""
         model = camera_model_of(source)
-        visible_size = (int(visible.width), int(visible.height))
+        visible_size = fused.visible_size
         if model.image_size != visible_size:
             return None, (f"visible/camera_info describes {model.image_size[0]}x"
                           f"{model.image_size[1]} images but the visible image is "
                           f"{visible_size[0]}x{visible_size[1]}; fused/camera_info not "
                           "published")
-        transform, size = alignment_transform(alignment, visible_size,
-                                              (int(thermal.width), int(thermal.height)))
-        if size != (int(fused.width), int(fused.height)):
+        transform, size = alignment_transform(alignment, visible_size, fused.thermal_size)
+        if size != fused.size:
             return None, (f"the alignment gives {size[0]}x{size[1]} but the fused image is "
-                          f"{fused.width}x{fused.height}; fused/camera_info not published")
+                          f"{fused.size[0]}x{fused.size[1]}; fused/camera_info not published")
         return with_camera_model(source, fused_camera_model(model, transform, size),
-                                 fused.header), ""
+                                 header), ""

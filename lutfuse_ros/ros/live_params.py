@@ -23,9 +23,9 @@ from dataclasses import replace
 from typing import Iterable
 
 from lutfuse_ros.pipeline import FusionPipeline
-from lutfuse_ros.ros.fusion_step import FusionStep
 from lutfuse_ros.ros.model_loading import MODEL_PARAMETERS
 from lutfuse_ros.settings.node_settings import NodeSettings
+from lutfuse_ros.stream.fusion_step import FusionStep
 
 #: Parameter name prefixes that apply while the node runs.
 LIVE_PREFIXES = ("sync.", "output.", "thermal.", "alignment.", "diagnostics.")
@@ -63,4 +63,4 @@ def restep(step: FusionStep, settings: NodeSettings) -> FusionStep:
     close it).
     """
     pipeline = FusionPipeline(step.pipeline.backend, settings.pipeline)
-    return FusionStep(pipeline, settings.output, step.converter)
+    return FusionStep(pipeline, settings.output)

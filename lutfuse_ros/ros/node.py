@@ -44,12 +44,13 @@ from std_srvs.srv import Trigger
 from lutfuse_ros.errors import ConfigError, LutfuseError
 from lutfuse_ros.ros.executor import CameraFirstExecutor
 from lutfuse_ros.ros.live_params import deferred, restep, settings_to_apply
-from lutfuse_ros.ros.model_loading import MODEL_PARAMETERS, StepSlot, describe_model, load_step
+from lutfuse_ros.ros.model_loading import MODEL_PARAMETERS, describe_model, load_step
 from lutfuse_ros.ros.params import declare_node_parameters, node_parameter_values
 from lutfuse_ros.ros.session import ActiveSession
 from lutfuse_ros.ros.transport import apply_transport_profile
 from lutfuse_ros.settings.node_settings import NodeSettings, parse_settings
 from lutfuse_ros.settings.schema import SPECS, check_value
+from lutfuse_ros.stream.step_slot import StepSlot
 
 NODE_NAME = "fusion_node"
 _SUCCESS, _FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE

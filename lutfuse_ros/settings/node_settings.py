@@ -31,7 +31,7 @@ SYNC_PARAMETERS = ("sync.slop", "sync.queue_size", "sync.thermal_offset",
 
 @dataclass(frozen=True)
 class SyncSettings:
-    """Approximate-time pairing (see :class:`lutfuse_ros.sync.ApproximateTimePairer`).
+    """Approximate-time pairing (see :class:`lutfuse_ros.stream.pairing.ApproximateTimePairer`).
 
     The one record of the ``sync.*`` parameters: the node, replay's prediction of its pairs
     and training's rosbag pairing all use it (defaults: ``config/fuse.yaml``).
@@ -62,14 +62,14 @@ class SyncSettings:
         Args:
             on_clock_jump: called with (stream, newest ns, new stamp ns) on a clock jump back.
             allow_message_filters: honour ``use_message_filters``; ``False`` always gives the
-                package's own :class:`~lutfuse_ros.sync.ApproximateTimePairer` (replay's
-                prediction, training).
+                package's own :class:`~lutfuse_ros.stream.pairing.ApproximateTimePairer`
+                (replay's prediction, training).
 
         Returns:
             An object with ``add_visible``, ``add_thermal`` and ``counters``
-            (:func:`lutfuse_ros.sync.make_synchroniser`).
+            (:func:`lutfuse_ros.stream.pairing.make_synchroniser`).
         """
-        from lutfuse_ros.sync import make_synchroniser
+        from lutfuse_ros.stream.pairing import make_synchroniser
 
         return make_synchroniser(
             self.slop, self.queue_size, self.thermal_offset,

@@ -3,7 +3,8 @@
 Messages are built field by field by hypothesis (known and unknown encodings, zero sizes, short,
 padded and huge ``step``, both byte orders, truncated and oversized ``data``, NaN bytes under a
 float encoding) and fed to :class:`~lutfuse_ros.ros.conversions.ImageConverter` and to the
-node's :class:`~lutfuse_ros.ros.fusion_step.FusionStep` (``check`` then ``fuse``). Each either
+node's path: :class:`~lutfuse_ros.ros.camera_input.CameraInput` (check, then the camera frame)
+and :class:`~lutfuse_ros.stream.fusion_step.FusionStep` (``fuse``) to the fused message. Each either
 succeeds with the right result or raises a :class:`~lutfuse_ros.errors.LutfuseError` whose
 message names what was wrong; hypothesis' per-example deadline turns a hang into a failure.
 """
@@ -30,8 +31,11 @@ from lutfuse_ros.ros.conversions import (
     VISIBLE_ENCODINGS,
     ImageConverter,
 )
-from lutfuse_ros.ros.fusion_step import FusionStep
+from lutfuse_ros.ros.camera_input import CameraInput
+from lutfuse_ros.ros.fused_output import image_message
 from lutfuse_ros.settings.node_settings import parse_settings
+from lutfuse_ros.stream.camera_frame import check_raw_image
+from lutfuse_ros.stream.fusion_step import FusionStep
 
 #: encodings a driver may send that the package does not convert (float, signed, Bayer, typos).
 FOREIGN_ENCODINGS = ("32FC1", "32FC3", "64FC1", "16SC1", "8SC1", "bayer_rggb8", "BGR8", "mono8 ",
@@ -103,15 +107,15 @@ def test_converter_returns_the_declared_layout_or_names_the_problem(msg):
 
 @FAST
 @given(msg=image_messages(), stream=st.sampled_from(("visible", "thermal")))
-def test_fusion_step_check_guarantees_a_convertible_message(msg, stream):
+def test_camera_frame_check_guarantees_a_convertible_message(msg, stream):
     try:
-        FusionStep.check(msg, stream)
+        check_raw_image(msg, stream)
     except ConversionError as error:
         assert_names_the_problem(error)
         if msg.encoding not in (VISIBLE_ENCODINGS if stream == "visible" else THERMAL_ENCODINGS):
             assert repr(msg.encoding) in str(error)
         return
-    # What check accepts, the worker thread must be able to convert.
+    # What the check accepts, the camera frame must be able to view as an array.
     array, _ = ImageConverter(prefer_cv_bridge=False).image_to_array(msg)
     assert array.shape == expected_shape(msg)
 
@@ -168,7 +172,7 @@ def test_float_images_with_nan_are_refused_by_encoding(width, height, channels, 
         ImageConverter(prefer_cv_bridge=False).image_to_array(msg)
     for stream in ("visible", "thermal"):
         with pytest.raises(ConversionError, match=rf"{stream} image has unsupported encoding"):
-            FusionStep.check(msg, stream)
+            check_raw_image(msg, stream)
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +184,13 @@ def fusion_step() -> FusionStep:
     step = FusionStep(pipeline, settings_.output)
     pipeline.fuse(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8))
     return step
+
+
+def fuse_messages(step: FusionStep, visible: Image, thermal: Image, now_ns: int = 0) -> Image:
+    """The node's path for one pair of messages: camera frames, the step, the fused message."""
+    frames = (CameraInput("visible", "raw").frame(visible),
+              CameraInput("thermal", "raw").frame(thermal))
+    return image_message(step.fuse(*frames, now_ns=lambda: now_ns))
 
 
 def small_messages(encodings: tuple[str, ...]) -> st.SearchStrategy[Image]:
@@ -212,15 +223,14 @@ def test_fuse_returns_an_image_or_a_package_error(fusion_step, broken, data):
     visible, thermal = (fuzzed, other) if broken == "visible" else (other, fuzzed)
     visible.header.stamp = Time(sec=5, nanosec=1)
     try:
-        fused = fusion_step.fuse(visible, thermal, now=lambda: Time(sec=9))
+        message = fuse_messages(fusion_step, visible, thermal, now_ns=9 * 10 ** 9)
     except (ConversionError, InputError) as error:
         event(f"refused: {type(error).__name__}")
         assert_names_the_problem(error)
         return
     event("fused")
-    FusionStep.check(visible, "visible")
-    FusionStep.check(thermal, "thermal")
-    message = fused.message
+    check_raw_image(visible, "visible")
+    check_raw_image(thermal, "thermal")
     assert (message.height, message.width) == (visible.height, visible.width)
     assert message.encoding == "bgr8" and len(message.data) == message.step * message.height
     assert (message.header.stamp.sec, message.header.stamp.nanosec) == (5, 1)
@@ -246,7 +256,7 @@ def test_fuse_of_valid_messages_of_any_sizes(fusion_step, visible_size, thermal_
     if visible_size != (height, width):
         with pytest.raises(InputError, match=rf"{visible_size[1]}x{visible_size[0]}.*"
                                              rf"{width}x{height}"):
-            fusion_step.fuse(visible, thermal, now=lambda: Time())
+            fuse_messages(fusion_step, visible, thermal)
         return
-    fused = fusion_step.fuse(visible, thermal, now=lambda: Time())
-    assert (fused.message.height, fused.message.width) == visible_size
+    message = fuse_messages(fusion_step, visible, thermal)
+    assert (message.height, message.width) == visible_size

@@ -14,10 +14,10 @@ import pytest
 
 from lutfuse_ros.artifacts import shipped_models
 from lutfuse_ros.errors import ConfigError
-from lutfuse_ros.ros.conversions import array_to_image
-from lutfuse_ros.ros.model_loading import (StepSlot, describe_model, load_step, model_settings,
-                                           warm_up_pair)
+from lutfuse_ros.ros.model_loading import describe_model, load_step, model_settings, warm_up_pair
 from lutfuse_ros.settings.node_settings import parse_settings
+from lutfuse_ros.stream.camera_frame import CameraFrame
+from lutfuse_ros.stream.step_slot import StepSlot
 
 
 def settings_for(artifact: str, **values):
@@ -29,17 +29,17 @@ def test_load_step_proves_the_model_with_a_warm_up_fuse():
     step = load_step(settings_for("lutfuse-mmlut"))
     assert describe_model(step).startswith("lutfuse-mmlut (mm_lut, ")
     visible, thermal = warm_up_pair(settings_for("lutfuse-mini"))
-    fused = step.fuse(visible, thermal, lambda: None)
-    assert (fused.message.height, fused.message.width) == (48, 64)
+    fused = step.fuse(visible, thermal, lambda: 0)
+    assert fused.size[::-1] == (48, 64)
     step.pipeline.close()
 
 
 def test_warm_up_pair_fits_the_crop():
     settings = settings_for("lutfuse-mini", **{"alignment.crop": [30, 20, 100, 80]})
     visible, thermal = warm_up_pair(settings)
-    assert (visible.width, visible.height) == (130, 100) == (thermal.width, thermal.height)
+    assert visible.array.shape[:2] == (100, 130) == thermal.array.shape[:2]
     step = load_step(settings)
-    assert step.fuse(visible, thermal, lambda: None).message.width == 100
+    assert step.fuse(visible, thermal, lambda: 0).size[0] == 100
     step.pipeline.close()
 
 
@@ -67,8 +67,8 @@ def test_truncated_copy_of_a_real_model_is_refused(tmp_path):
 def test_failed_warm_up_refuses_the_model_with_the_pipeline_error():
     # The last pair the node fused is the warm-up sample; a model that cannot fuse it (here:
     # the sample's sizes differ and no alignment mode is set) is refused.
-    visible = array_to_image(np.zeros((48, 64, 3), np.uint8), "bgr8")
-    thermal = array_to_image(np.zeros((24, 32), np.uint8), "mono8")
+    visible = CameraFrame.from_array("visible", np.zeros((48, 64, 3), np.uint8), "bgr8")
+    thermal = CameraFrame.from_array("thermal", np.zeros((24, 32), np.uint8), "mono8")
     with pytest.raises(ConfigError, match="warm-up fuse with lutfuse-mini .* failed"):
         load_step(settings_for("lutfuse-mini"), (visible, thermal))
 

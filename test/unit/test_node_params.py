@@ -66,7 +66,7 @@ def test_defaults_use_the_own_synchroniser_and_converter_where_the_libraries_exi
     from message_filters_stand_in import stand_in_message_filters
 
     from lutfuse_ros.ros.conversions import ImageConverter
-    from lutfuse_ros.sync import ApproximateTimePairer, make_synchroniser
+    from lutfuse_ros.stream.pairing import ApproximateTimePairer, make_synchroniser
 
     class Bridge:   # importable, so only the defaults keep it out
         def imgmsg_to_cv2(self, msg, desired_encoding):

@@ -2,7 +2,8 @@
 
 A subprocess makes every ROS 2 Python package unimportable (a meta-path finder that refuses
 them), then decodes the committed demo bags through the training datasets and the bag reader,
-and trains a few mini-model steps on them: what a user without ROS does with recordings.
+and trains a few mini-model steps on them: what a user without ROS does with recordings. The
+node's frame path below its message layer (``lutfuse_ros.stream``) runs there too.
 """
 
 from __future__ import annotations
@@ -86,3 +87,48 @@ def test_training_reads_bags_and_trains_without_ros(tmp_path):
     result = run_without_ros(code)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "ok" in result.stdout and (tmp_path / "mini.safetensors").is_file()
+
+
+def test_the_node_frame_path_runs_without_ros():
+    """Camera frames -> pairing -> worker -> fusion step -> fused frames: no ROS import."""
+    code = """
+        import sys, threading
+        import numpy as np
+        from lutfuse_ros.image_codec import encode_image
+        from lutfuse_ros.ros.model_loading import load_step
+        from lutfuse_ros.settings.node_settings import parse_settings
+        from lutfuse_ros.stream.camera_frame import CameraFrame
+        from lutfuse_ros.stream.fusion_stream import FusionStream
+        from lutfuse_ros.stream.step_slot import StepSlot
+
+        settings = parse_settings({"artifact": "lutfuse-mini", "backend": "torch"},
+                                  fill_defaults=True)
+        slot = StepSlot(load_step(settings))
+        delivered, failures, done = [], [], threading.Event()
+
+        def deliver(pair):
+            delivered.append(pair)
+            done.set()
+
+        stream = FusionStream(settings.sync, 0.0, slot, deliver=deliver,
+                              on_failure=lambda pair, error: failures.append(error),
+                              wants_output=lambda: True, count=lambda event: None)
+        stream.start()
+        rng = np.random.default_rng(0)
+        visible = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+        thermal = rng.integers(0, 65536, (48, 64), dtype=np.uint16)
+        stream.add(CameraFrame("visible", 10**9, "camera",
+                               compressed=encode_image(visible, "png")))
+        stream.add(CameraFrame.from_array("thermal", thermal, "mono16", 10**9))
+        assert done.wait(60) and stream.stop(10), failures
+        fused = delivered[0].fused
+        assert fused.array.shape == (48, 64, 3) and fused.stamp_ns == 10**9
+        assert np.array_equal(fused.array, slot.step.pipeline.fuse(visible, thermal))
+        leaked = sorted(name for name in sys.modules
+                        if name.split(".")[0] in ("rclpy", "sensor_msgs", "std_msgs"))
+        assert not leaked, leaked
+        print("ok")
+    """
+    result = run_without_ros(code)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "ok" in result.stdout

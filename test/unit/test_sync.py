@@ -1,4 +1,4 @@
-"""Tests of lutfuse_ros.sync: approximate-time pairing with synthetic stamps."""
+"""Tests of lutfuse_ros.stream.pairing: approximate-time pairing with synthetic stamps."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 from message_filters_stand_in import stand_in_message_filters
 
 from lutfuse_ros.errors import ConfigError, InputError
-from lutfuse_ros.sync import ApproximateTimePairer, MatchedPair, make_synchroniser
+from lutfuse_ros.stream.pairing import ApproximateTimePairer, MatchedPair, make_synchroniser
 
 MS = 1_000_000  # ns per millisecond
 
@@ -328,7 +328,8 @@ class TestConfiguration:
 
     def test_sync_module_imports_without_ros(self):
         blocker = ("import sys; sys.modules['rclpy'] = sys.modules['sensor_msgs'] = None; "
-                   "import lutfuse_ros.sync as s; s.make_synchroniser(0.01, 2).add_visible(0, 1)")
+                   "import lutfuse_ros.stream.pairing as s; "
+                   "s.make_synchroniser(0.01, 2).add_visible(0, 1)")
         root = pathlib.Path(__file__).resolve().parents[2]
         subprocess.run([sys.executable, "-c", blocker], cwd=root, check=True, timeout=60)
 

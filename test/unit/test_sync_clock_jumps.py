@@ -14,7 +14,7 @@ import pytest
 from message_filters_stand_in import stand_in_message_filters
 
 from lutfuse_ros.errors import ConfigError
-from lutfuse_ros.sync import ApproximateTimePairer, make_synchroniser
+from lutfuse_ros.stream.pairing import ApproximateTimePairer, make_synchroniser
 
 MS = 1_000_000
 S = 1_000_000_000

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from lutfuse_ros.errors import ConfigError
-from lutfuse_ros.latest_wins_worker import LatestItemWorker, RateLimiter
+from lutfuse_ros.stream.latest_wins_worker import LatestItemWorker, RateLimiter
 
 MS = 1_000_000
 

@@ -363,7 +363,7 @@ def make_synchroniser(slop: float, queue_size: int, offset: float = 0.0,
         except ImportError:
             pass
         else:
-            from lutfuse_ros.sync_message_filters import MessageFiltersAdapter
+            from lutfuse_ros.stream.message_filters_pairing import MessageFiltersAdapter
 
             return MessageFiltersAdapter(
                 message_filters, slop, queue_size, offset, allow_headerless,

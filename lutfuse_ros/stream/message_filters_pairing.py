@@ -1,8 +1,8 @@
-"""``message_filters.ApproximateTimeSynchronizer`` behind the pairer interface of ``sync``.
+"""``message_filters.ApproximateTimeSynchronizer`` behind the pairer interface of ``pairing``.
 
 Used only when the node's ``sync.use_message_filters`` asks for it and a ROS install provides
-``message_filters`` (:func:`lutfuse_ros.sync.make_synchroniser` chooses); the package's own
-:class:`~lutfuse_ros.sync.ApproximateTimePairer` is the default.
+``message_filters`` (:func:`lutfuse_ros.stream.pairing.make_synchroniser` chooses); the
+package's own :class:`~lutfuse_ros.stream.pairing.ApproximateTimePairer` is the default.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from lutfuse_ros.errors import InputError
-from lutfuse_ros.sync import (ClockJumpCallback, MatchedPair, SyncCounters,
-                              jump_back_threshold_ns, seconds_to_ns)
+from lutfuse_ros.stream.pairing import (ClockJumpCallback, MatchedPair, SyncCounters,
+                                        jump_back_threshold_ns, seconds_to_ns)
 
 
 class MessageFiltersAdapter:
