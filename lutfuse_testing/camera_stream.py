@@ -25,6 +25,7 @@ from pathlib import Path
 
 from lutfuse_testing.camera_frames import (SyntheticFrames, VideoFrames, describe_frame_source,
                                            encode_pair)
+from lutfuse_testing.camera_rig import CameraRig
 
 PUBLISHED_CSV, RECEIVED_CSV, DIAGNOSTICS_JSONL = "published.csv", "received.csv", \
     "diagnostics.jsonl"
@@ -42,18 +43,10 @@ class _Stopper:
         return self._stop_file.exists() or os.getppid() != self._parent
 
 
-def _stamp(ns: int):
-    from builtin_interfaces.msg import Time
-
-    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
-
-
 def run_stream(args: argparse.Namespace, ros_args: list[str]) -> int:
     """Publish pairs at ``args.rate`` until stopped; log each pair to ``published.csv``."""
     import rclpy
-    from sensor_msgs.msg import Image
 
-    from lutfuse_ros.ros.conversions import array_to_image
     from lutfuse_ros.ros.qos import make_qos
 
     size = tuple(args.size)
@@ -63,13 +56,11 @@ def run_stream(args: argparse.Namespace, ros_args: list[str]) -> int:
     stopped = _Stopper(args.stop_file)
     rclpy.init(args=ros_args)
     node = rclpy.create_node("lutfuse_soak_camera")
-    qos = make_qos("sensor_data", 5)
-    publishers = (node.create_publisher(Image, "visible/image", qos),
-                  node.create_publisher(Image, "thermal/image", qos))
+    rig = CameraRig(node, make_qos("sensor_data", 5))
     log = open(args.work / PUBLISHED_CSV, "w", encoding="ascii")
     log.write("stamp_ns,late_us\n")
     try:
-        while not all(p.get_subscription_count() for p in publishers):
+        while not rig.subscribed():
             if stopped():
                 return 0
             time.sleep(0.05)
@@ -84,11 +75,9 @@ def run_stream(args: argparse.Namespace, ros_args: list[str]) -> int:
                 index += int(late / period)
                 late -= int(late / period) * period
             stamp_ns = time.time_ns()
-            for publisher, array, encoding in zip(publishers, images, (args.visible_encoding,
-                                                                       args.thermal_encoding)):
-                message = array_to_image(array, encoding)
-                message.header.stamp, message.header.frame_id = _stamp(stamp_ns), "soak_camera"
-                publisher.publish(message)
+            rig.publish(*rig.messages(rig.prepare(images[0], args.visible_encoding, images[1],
+                                                  args.thermal_encoding),
+                                      stamp_ns, stamp_ns, "soak_camera"))
             log.write(f"{stamp_ns},{int(late * 1e6)}\n")
             index += 1
             if time.monotonic() - flushed > _FLUSH_PERIOD_S:

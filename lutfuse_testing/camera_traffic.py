@@ -42,6 +42,7 @@ import numpy as np
 from lutfuse_ros.ros.transport import apply_transport_profile
 from lutfuse_testing.camera_frames import (DEFAULT_VIDEO_DIR, synthetic_camera_info,
                                            synthetic_pair, visible_as_encoding)
+from lutfuse_testing.camera_rig import CameraRig
 
 WARMUP_FRAME_ID = "warmup"
 MEASURED_FRAME_ID = "camera"
@@ -61,12 +62,6 @@ def _corrupt_compressed(kind: str, msg) -> None:
         msg.data = data[:20] + bytes(len(data) - 22) + data[-2:]
 
 
-def _stamp(ns: int):
-    from builtin_interfaces.msg import Time
-
-    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
-
-
 def _corrupt(kind: str, visible_msg, thermal_msg, small_thermal_msg):
     """Return the pair of messages broken in the named way (messages are modified)."""
     if kind == "encoding":
@@ -84,11 +79,7 @@ def _corrupt(kind: str, visible_msg, thermal_msg, small_thermal_msg):
 def run_publisher(args: argparse.Namespace, ros_args: list[str]) -> int:
     """Publish warm-up pairs until the recorder is ready, then the measured pairs."""
     import rclpy
-    from sensor_msgs.msg import Image
 
-    from sensor_msgs.msg import CompressedImage
-
-    from lutfuse_ros.image_codec import encode_image
     from lutfuse_ros.ros.conversions import array_to_image
     from lutfuse_ros.ros.qos import make_qos
 
@@ -97,54 +88,28 @@ def run_publisher(args: argparse.Namespace, ros_args: list[str]) -> int:
     contents = [synthetic_pair(i, width, height, thermal_size, args.thermal_bits)
                 for i in range(args.distinct)]
     thermal_encoding = "mono16" if args.thermal_bits == 16 else "mono8"
-    prepared = [(array_to_image(visible_as_encoding(v, args.visible_encoding),
-                                args.visible_encoding),
-                 array_to_image(t, thermal_encoding)) for v, t in contents]
     small = array_to_image(np.zeros((max(2, height // 2), max(2, width // 2)), np.uint8), "mono8")
     transports = (args.visible_transport, args.thermal_transport)
-    encoded = [(encode_image(v, "jpeg", args.jpeg_quality) if transports[0] == "compressed"
-                else None, encode_image(t, "png") if transports[1] == "compressed" else None)
-               for v, t in contents]
     camera_info = synthetic_camera_info(width, height) if args.camera_info else None
-
-    def message_pair(content: int, frame_id: str, stamp_ns: int, thermal_ns: int):
-        pair = []
-        for index, ns in enumerate((stamp_ns, thermal_ns)):
-            template, data = prepared[content][index], encoded[content][index]
-            if data is not None:
-                msg = CompressedImage(format=("bgr8; jpeg compressed bgr8" if index == 0 else
-                                              f"{template.encoding}; png compressed "
-                                              f"{template.encoding}"), data=data)
-            else:
-                msg = Image(height=template.height, width=template.width,
-                            encoding=template.encoding, is_bigendian=template.is_bigendian,
-                            step=template.step, data=template.data)
-            msg.header.frame_id, msg.header.stamp = frame_id, _stamp(ns)
-            pair.append(msg)
-        return pair
-
-    def publish(visible_msg, thermal_msg) -> None:
-        if camera_info_pub is not None:
-            camera_info.header = visible_msg.header
-            camera_info_pub.publish(camera_info)
-        visible_pub.publish(visible_msg)
-        thermal_pub.publish(thermal_msg)
 
     rclpy.init(args=ros_args)
     node = rclpy.create_node("lutfuse_traffic_publisher")
-    qos = make_qos(args.qos, args.depth)
-    topic_types = [("image/compressed", CompressedImage) if transport == "compressed"
-                   else ("image", Image) for transport in transports]
-    visible_pub = node.create_publisher(topic_types[0][1], f"visible/{topic_types[0][0]}", qos)
-    thermal_pub = node.create_publisher(topic_types[1][1], f"thermal/{topic_types[1][0]}", qos)
-    camera_info_pub = (node.create_publisher(type(camera_info), "visible/camera_info", qos)
-                       if camera_info is not None else None)
+    rig = CameraRig(node, make_qos(args.qos, args.depth), transports, camera_info)
+    # A compressed visible camera sends JPEG of its BGR image; a raw one the chosen encoding.
+    prepared = [rig.prepare(v if transports[0] == "compressed" else
+                            visible_as_encoding(v, args.visible_encoding),
+                            "bgr8" if transports[0] == "compressed" else args.visible_encoding,
+                            t, thermal_encoding, args.jpeg_quality) for v, t in contents]
+
+    def message_pair(content: int, frame_id: str, stamp_ns: int, thermal_ns: int):
+        return rig.messages(prepared[content], stamp_ns, thermal_ns, frame_id)
+
     offset_ns, jitter_ns = int(args.thermal_offset * 1e9), int(args.thermal_jitter * 1e9)
     rng = np.random.default_rng(args.seed)
     log: list[dict] = []
     try:
         deadline = time.monotonic() + args.timeout
-        while visible_pub.get_subscription_count() < 1 or thermal_pub.get_subscription_count() < 1:
+        while not rig.subscribed():
             if time.monotonic() > deadline:
                 print("publisher: no subscriber appeared", file=sys.stderr)
                 return 3
@@ -156,7 +121,7 @@ def run_publisher(args: argparse.Namespace, ros_args: list[str]) -> int:
                     print("publisher: the recorder never became ready", file=sys.stderr)
                     return 3
                 now = time.time_ns()
-                publish(*message_pair(0, WARMUP_FRAME_ID, now, now - offset_ns))
+                rig.publish(*message_pair(0, WARMUP_FRAME_ID, now, now - offset_ns))
                 time.sleep(0.1)
         period, start = 1.0 / args.rate, time.monotonic() + 0.05
         for index in range(args.count):
@@ -176,7 +141,7 @@ def run_publisher(args: argparse.Namespace, ros_args: list[str]) -> int:
                     _corrupt_compressed(kind, visible_msg)
                 else:
                     visible_msg, thermal_msg = _corrupt(kind, visible_msg, thermal_msg, small)
-            publish(visible_msg, thermal_msg)
+            rig.publish(visible_msg, thermal_msg)
             log.append({"index": index, "stamp_ns": now, "thermal_stamp_ns": thermal_ns,
                         "content": content, "kind": kind, "published_ns": time.time_ns()})
     finally:

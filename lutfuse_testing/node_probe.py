@@ -1,10 +1,11 @@
 """A ROS participant inside the test process that drives and watches a fusion node.
 
-For the fault tests it plays both cameras (each stream can be stopped and resumed, stamps can
-jump), optionally publishes ``/clock`` from the same stamps, records ``fused/image`` and the node's
-``/diagnostics`` statuses, and calls the node's ``~/reload_model`` and ``set_parameters``
-services. Everything runs on background threads, so a test waits for states (counts, levels,
-messages) instead of sleeping for fixed times.
+For the fault, camera and live-parameter tests it plays both cameras through a
+:class:`~lutfuse_testing.camera_rig.CameraRig` (each stream can be stopped and resumed,
+stamps can jump), optionally publishes ``/clock`` from the same stamps, records
+``fused/image`` and the node's ``/diagnostics`` statuses, and calls the node's
+``~/reload_model`` and ``set_parameters`` services. Everything runs on background threads,
+so a test waits for states (counts, levels, messages) instead of sleeping for fixed times.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ros_node_harness import wait_for
-
 from lutfuse_testing.camera_frames import synthetic_pair
+from lutfuse_testing.camera_rig import CameraRig
+from lutfuse_testing.waiting import wait_for
 
 _NS_PER_S = 1_000_000_000
 
@@ -48,7 +49,7 @@ class Status:
     values: dict[str, str]
 
 
-class FaultProbe:
+class NodeProbe:
     """Cameras in, fused images and diagnostics out, on one private ROS domain.
 
     Args:
@@ -70,11 +71,8 @@ class FaultProbe:
         from rcl_interfaces.srv import SetParameters
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.signals import SignalHandlerOptions
-        from rosgraph_msgs.msg import Clock
-        from sensor_msgs.msg import Image
         from std_srvs.srv import Trigger
 
-        from lutfuse_ros.ros.conversions import array_to_image
         from lutfuse_ros.ros.qos import make_qos
 
         self._rclpy = rclpy
@@ -84,13 +82,11 @@ class FaultProbe:
         self.node = rclpy.create_node("lutfuse_fault_probe", namespace=namespace,
                                       context=self.context)
         self._namespace = namespace
-        self._images = [tuple(array_to_image(array, encoding) for array, encoding in
-                              zip(synthetic_pair(i, *size), ("bgr8", "mono8")))
-                        for i in range(distinct)]
-        camera_qos = make_qos("sensor_data", 5)
-        self._visible_pub = self.node.create_publisher(Image, "visible/image", camera_qos)
-        self._thermal_pub = self.node.create_publisher(Image, "thermal/image", camera_qos)
-        self._clock_pub = self.node.create_publisher(Clock, "/clock", 10) if sim_time else None
+        self._rig = CameraRig(self.node, make_qos("sensor_data", 5), clock=sim_time)
+        self._sim_time = sim_time
+        self._images = [self._rig.prepare(visible, "bgr8", thermal, "mono8")
+                        for visible, thermal in (synthetic_pair(i, *size)
+                                                 for i in range(distinct))]
         self._fused_subscription = None
         if subscribe:
             self.subscribe_fused()
@@ -227,9 +223,6 @@ class FaultProbe:
             pass
 
     def _publish_loop(self) -> None:
-        from builtin_interfaces.msg import Time
-        from rosgraph_msgs.msg import Clock
-
         next_time = time.monotonic()
         while not self._stop.is_set():
             next_time += self._period
@@ -238,20 +231,16 @@ class FaultProbe:
                 content = self._index % len(self._images)
                 self._index += 1
             stamp_ns = time.time_ns() + offset_ns
-            stamp = Time(sec=stamp_ns // _NS_PER_S, nanosec=stamp_ns % _NS_PER_S)
-            if self._clock_pub is not None:
-                self._clock_pub.publish(Clock(clock=stamp))
-            visible, thermal = self._images[content]
+            if self._sim_time:
+                self._rig.publish_clock(stamp_ns)
+            visible, thermal = self._rig.messages(self._images[content], stamp_ns, stamp_ns,
+                                                  "camera")
             with self._lock:
                 self._sent[stamp_ns] = content
                 if streams["visible"] and streams["thermal"]:
                     self.published.append((time.monotonic(), stamp_ns))
-            for on, message, publisher in ((streams["visible"], visible, self._visible_pub),
-                                           (streams["thermal"], thermal, self._thermal_pub)):
-                if on:
-                    message.header.stamp = stamp
-                    message.header.frame_id = "camera"
-                    publisher.publish(message)
+            self._rig.publish(visible if streams["visible"] else None,
+                              thermal if streams["thermal"] else None)
             self._stop.wait(max(0.0, next_time - time.monotonic()))
 
     def _on_fused(self, msg: Any) -> None:

@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import pytest
 import yaml
 
 from lutfuse_testing.processes import ProcessGroup
+from lutfuse_testing.waiting import wait_for  # noqa: F401 (the tests import it from here)
 
 REPO = Path(__file__).resolve().parents[2]
 _COUNTER = itertools.count()
@@ -39,16 +39,6 @@ def middleware_default_env(env: dict[str, str]) -> dict[str, str]:
     """
     return {key: value for key, value in env.items()
             if not key.startswith(FASTDDS_VARIABLE_PREFIXES)}
-
-
-def wait_for(condition, timeout: float, interval: float = 0.05, what: Any = "condition") -> None:
-    """Poll ``condition()`` until true; fail after ``timeout`` s (``what``: text or callable)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for "
-                        f"{what() if callable(what) else what}")
-        time.sleep(interval)
 
 
 @dataclass

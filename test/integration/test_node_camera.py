@@ -12,7 +12,6 @@ import time
 
 import numpy as np
 import pytest
-from fault_probe import FaultProbe
 from ros_node_harness import load_recording, open_graph, wait_for
 
 from lutfuse_ros.camera_geometry import alignment_transform, fused_camera_model
@@ -21,6 +20,7 @@ from lutfuse_ros.pipeline import FusionPipeline, PipelineConfig
 from lutfuse_ros.preprocessing import AlignmentConfig
 from lutfuse_ros.ros.camera_info import camera_model_of
 from lutfuse_testing.camera_frames import synthetic_camera_info, synthetic_pair
+from lutfuse_testing.node_probe import NodeProbe
 
 pytestmark = pytest.mark.ros
 
@@ -131,7 +131,7 @@ def test_compressed_jpeg_and_16_bit_png_input_broken_payloads_counted_never_fata
 def test_no_fusion_without_a_subscriber_and_no_gap_after_the_first_one(ros_graph):
     ros_graph.start_node({**BASE, "diagnostics": {"period": 0.5}})
     ros_graph.wait_until_active()
-    probe = FaultProbe(ros_graph.domain_id, ros_graph.namespace, rate=10.0, subscribe=False)
+    probe = NodeProbe(ros_graph.domain_id, ros_graph.namespace, rate=10.0, subscribe=False)
     try:
         probe.set_streams(visible=True, thermal=True)
         idle = probe.wait_status(lambda s: int(s.values["total idle"]) >= 10,

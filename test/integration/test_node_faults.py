@@ -3,9 +3,10 @@
 The node logs each fault (throttled), reports it in /diagnostics, and recovers by itself
 without a restart.
 
-The cameras are played by :class:`fault_probe.FaultProbe` in the test process (streams can
-stop, resume and jump in time) or by ``lutfuse_testing.camera_traffic`` processes (killed and
-restarted); the tests wait for states and counts, never for fixed times.
+The cameras are played by :class:`lutfuse_testing.node_probe.NodeProbe` in the test process
+(streams can stop, resume and jump in time) or by ``lutfuse_testing.camera_traffic``
+processes (killed and restarted); the tests wait for states and counts, never for fixed
+times.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import time
 from pathlib import Path
 
 import pytest
-from fault_probe import FaultProbe
 from ros_node_harness import REPO, open_graph
 
 from lutfuse_ros.artifacts import shipped_models
+from lutfuse_testing.node_probe import NodeProbe
 
 pytestmark = pytest.mark.ros
 
@@ -38,11 +39,11 @@ def ros_graph(tmp_path):
 
 @pytest.fixture
 def make_probe(ros_graph):
-    """Create :class:`FaultProbe` participants in the graph; closed before the graph."""
+    """Create :class:`NodeProbe` participants in the graph; closed before the graph."""
     probes = []
 
-    def make(**options) -> FaultProbe:
-        probe = FaultProbe(ros_graph.domain_id, ros_graph.namespace, **options)
+    def make(**options) -> NodeProbe:
+        probe = NodeProbe(ros_graph.domain_id, ros_graph.namespace, **options)
         probes.append(probe)
         return probe
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fault_probe import FaultProbe
 from ros_node_harness import REPO, open_graph
 
 from lutfuse_ros.artifacts import make_manifest, save_artifact
 from lutfuse_ros.families.teacher.model import FusionTeacher
+from lutfuse_testing.node_probe import NodeProbe
 
 pytestmark = pytest.mark.ros
 
@@ -37,8 +37,8 @@ def ros_graph(tmp_path):
 def probe(ros_graph):
     made = []
 
-    def make(**options) -> FaultProbe:
-        made.append(FaultProbe(ros_graph.domain_id, ros_graph.namespace, **options))
+    def make(**options) -> NodeProbe:
+        made.append(NodeProbe(ros_graph.domain_id, ros_graph.namespace, **options))
         return made[-1]
 
     yield make
