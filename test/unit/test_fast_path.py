@@ -22,7 +22,7 @@ from lutfuse_ros.families.features import rgb_to_luma
 from lutfuse_ros.errors import ConfigError
 from lutfuse_ros.families.mini.model import MiniFusionNet
 from lutfuse_ros.families.mmlut.model import MMLUT
-from lutfuse_ros.families.mmlut.model import quadrilinear_lookup
+from lutfuse_ros.families.mmlut.lattice import quadrilinear_lookup
 from lutfuse_ros.pipeline import FusionPipeline
 
 

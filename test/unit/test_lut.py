@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lutfuse_ros.families.mmlut.model import MMLUT
-from lutfuse_ros.families.mmlut.model import axis_scale, quadrilinear_lookup
+from lutfuse_ros.families.mmlut.lattice import axis_scale, quadrilinear_lookup
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from lutfuse_ros.export.onnx_export import (ExportGraph, check_onnx_matches, exp
                                             load_onnx, load_or_export_onnx, parse_onnx,
                                             weights_sha256)
 from lutfuse_ros.export.tensorrt_ops import tensorrt_problems
-from lutfuse_ros.families.mmlut.model import quadrilinear_lookup
+from lutfuse_ros.families.mmlut.lattice import quadrilinear_lookup
 
 SHIPPED = ("lutfuse-mmlut", "lutfuse-mini")
 

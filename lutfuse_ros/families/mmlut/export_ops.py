@@ -1,6 +1,6 @@
 """Export-friendly formulations of the MM-LUT quadrilinear look-up (PyTorch, traced to ONNX).
 
-The reference :func:`lutfuse_ros.families.mmlut.model.quadrilinear_lookup` gathers 16
+The reference :func:`lutfuse_ros.families.mmlut.lattice.quadrilinear_lookup` gathers 16
 corners from the flattened table with int64 indices built one corner at a time. For
 deployment the same arithmetic is written in two shapes that TensorRT 8.6 and 10.x import natively:
 
@@ -16,8 +16,8 @@ deployment the same arithmetic is written in two shapes that TensorRT 8.6 and 10
   LUT-Fuse table changes by up to 7.7 per cell) it deviates by up to ~4e-5 (measured:
   1.9e-5 on the RoadScene test images), which is why it is not the default.
 
-Both follow the official flat-top-bin rule: coordinates are clamped to ``[0, B - 1]`` and the
-lower corner to ``B - 2``, so a coordinate at ``B - 1`` reads the last lattice point.
+Both split coordinates with :func:`~lutfuse_ros.families.mmlut.lattice.split_coordinate`
+(the official flat-top-bin rule: a coordinate at ``B - 1`` reads the last lattice point).
 """
 
 from __future__ import annotations
@@ -28,24 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lutfuse_ros.families.mmlut.lattice import split_coordinate
+
 #: The ``--lut-op`` choices, default first.
 LUT_OPS = ("gather", "gridsample")
 DEFAULT_LUT_OP = LUT_OPS[0]
-
-
-def _split_coordinate(coord: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Clamp a lattice coordinate and split it into its lower corner and fraction.
-
-    Args:
-        coord: ``(N, 1, H, W)`` float32 in lattice units.
-        bins: lattice points per axis B.
-
-    Returns:
-        ``(low, frac)``: float32 lower corner on ``[0, B - 2]`` and fraction on ``[0, 1]``.
-    """
-    clamped = torch.clamp(coord, 0.0, bins - 1.0)
-    low = torch.clamp(torch.floor(clamped), max=bins - 2.0)
-    return low, clamped - low
 
 
 def _blend_halves(values: torch.Tensor, frac: torch.Tensor, half: int) -> torch.Tensor:
@@ -109,8 +96,8 @@ class GridSampleLookup(nn.Module):
         bins = self.bins
         luma, gradient, context, infrared = coords
         last = bins - 1.0
-        context_low, context_frac = _split_coordinate(context, bins)
-        infrared_low, infrared_frac = _split_coordinate(infrared, bins)
+        context_low, context_frac = split_coordinate(context, bins)
+        infrared_low, infrared_frac = split_coordinate(infrared, bins)
         scale, block = self.scale, self.scale * bins
         # Normalised in two exact steps: (block origin - 1) + position inside the block.
         rows = (context_low * block - 1.0) + torch.clamp(luma, 0.0, last) * scale
@@ -156,7 +143,7 @@ class GatherLookup(nn.Module):
         row = None
         fractions = []
         for stride, coord in zip(self.strides, coords):
-            low, frac = _split_coordinate(coord, self.bins)
+            low, frac = split_coordinate(coord, self.bins)
             fractions.append(frac)
             offset = low.to(torch.int32) * stride
             row = offset if row is None else row + offset

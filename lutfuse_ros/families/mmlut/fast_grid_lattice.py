@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lutfuse_ros.families.mmlut.fast_lattice import split_coordinate
+from lutfuse_ros.families.mmlut.lattice import split_coordinate
 
 _LEVELS = 256
 

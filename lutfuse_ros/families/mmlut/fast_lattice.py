@@ -10,8 +10,8 @@ Two ideas cut the work of the 16-corner gather:
   coordinates: :class:`LatticeLookup` pre-interpolates the table at all 256 levels once, so
   the infrared axis costs one integer index instead of a gather pair and a blend (4 gathers).
 
-Coordinates follow ``quadrilinear_lookup``: clamped to ``[0, B - 1]``, lower index clamped
-to ``B - 2``, fraction ``coord - lower``. Blends use ``torch.lerp``; results agree with the
+Coordinates are split by :func:`~lutfuse_ros.families.mmlut.lattice.split_coordinate`, as
+``quadrilinear_lookup`` splits them. Blends use ``torch.lerp``; results agree with the
 reference to float32 rounding.
 """
 
@@ -19,26 +19,12 @@ from __future__ import annotations
 
 import torch
 
+from lutfuse_ros.families.mmlut.lattice import split_coordinate
+
 #: Largest pre-interpolated 8-bit-infrared pair table (bytes) built; bigger lattices use the
 #: float path only.
 MAX_LEVEL_TABLE_BYTES = 64 * 2 ** 20
 _LEVELS = 256
-
-
-def split_coordinate(coord: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lower lattice index and fraction of a coordinate, as ``quadrilinear_lookup`` does.
-
-    Args:
-        coord: float32 coordinates in lattice units (any shape).
-        bins: lattice points on the axis.
-
-    Returns:
-        ``(lower, fraction)``, both float32 of ``coord``'s shape; ``lower`` holds integers in
-        ``[0, B - 2]``, ``fraction`` lies in ``[0, 1]``.
-    """
-    clamped = coord.clamp(0.0, bins - 1.0)
-    lower = torch.floor(clamped).clamp_(max=bins - 2.0)
-    return lower, clamped.sub_(lower)
 
 
 def _context_pairs(table: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,8 @@
 The table is indexed per pixel by (visible luminance, visible gradient, context, infrared);
 each axis value is divided by tau (the axis range over the number of bins) and the fused
 luminance is interpolated from the 2^4 = 16 surrounding lattice points with quadrilinear
-weights, exactly as the official code does (its flat top bin included).
+weights, exactly as the official code does (its flat top bin included). The lattice rule
+itself is :mod:`lutfuse_ros.families.mmlut.lattice`.
 """
 
 from __future__ import annotations
@@ -11,72 +12,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lutfuse_ros.families.mmlut.context_net import ContextNet
 from lutfuse_ros.families.features import normalised_gradient, rgb_to_luma
+from lutfuse_ros.families.mmlut.context_net import ContextNet
+from lutfuse_ros.families.mmlut.lattice import axis_scale, quadrilinear_lookup
 from lutfuse_ros.families.mmlut.reduced_context import ReducedContextNet
 
 #: Order of the table axes.
 LUT_AXES = ("visible_luma", "visible_gradient", "context", "infrared")
-
-
-#: Lattice layouts: ``official`` puts 1.0 at 255 * B / 256 (inside a flat top bin, as the
-#: official checkpoint was trained); ``endpoint`` puts 1.0 exactly on the last lattice point,
-#: so the whole [0, 1] range interpolates (used by the package's own models).
-LATTICES = ("official", "endpoint")
-
-
-def axis_scale(bins: int, lattice: str = "official") -> float:
-    """Lattice units per unit of a [0, 1] feature.
-
-    ``official``: ``255 / tau`` with ``tau = 256 / bins`` (16 bins: 255 / 16, so 1.0 maps to
-    15.94, inside the flat top bin). ``endpoint``: ``bins - 1``.
-    """
-    if lattice == "endpoint":
-        return float(bins - 1)
-    if lattice != "official":
-        raise ValueError(f"lattice must be one of {LATTICES}, got {lattice!r}")
-    return 255.0 * bins / 256.0
-
-
-def quadrilinear_lookup(table: torch.Tensor, coords: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """Interpolate a 4-D lattice at fractional coordinates.
-
-    Coordinates are clamped to ``[0, B - 1]``; values at or above ``B - 1`` therefore read the
-    last lattice point, which equals the official ``hi = min(lo + 1, B - 1)`` rule. The result
-    is differentiable with respect to the table and to the coordinates.
-
-    Args:
-        table: ``(B, B, B, B)`` lattice values, axes in :data:`LUT_AXES` order.
-        coords: four tensors of one shape, in lattice units (0 .. B - 1).
-
-    Returns:
-        Interpolated values with the coordinates' shape.
-    """
-    bins = table.shape[0]
-    strides = (bins ** 3, bins ** 2, bins, 1)
-    flat = table.reshape(-1)
-    base = None
-    lower_weights, upper_weights = [], []
-    for axis, coord in enumerate(coords):
-        clamped = coord.clamp(0.0, bins - 1.0)
-        low = clamped.floor().clamp(max=bins - 2)
-        frac = clamped - low
-        offset = low.long() * strides[axis]
-        base = offset if base is None else base + offset
-        lower_weights.append(1.0 - frac)
-        upper_weights.append(frac)
-    result = torch.zeros_like(coords[0])
-    for corner in range(16):
-        index = base
-        weight = None
-        for axis in range(4):
-            upper = (corner >> (3 - axis)) & 1
-            if upper:
-                index = index + strides[axis]
-            axis_weight = upper_weights[axis] if upper else lower_weights[axis]
-            weight = axis_weight if weight is None else weight * axis_weight
-        result = result + weight * flat[index]
-    return result
 
 
 class MMLUT(nn.Module):
@@ -86,7 +28,8 @@ class MMLUT(nn.Module):
         bins: lattice points per axis (official: 16).
         context_channels: hidden width of the context network (official: 16).
         context_blocks: middle blocks of the context network (official: 3).
-        lattice: ``official`` or ``endpoint`` axis layout (see :data:`LATTICES`).
+        lattice: ``official`` or ``endpoint`` axis layout (see
+            :data:`~lutfuse_ros.families.mmlut.lattice.LATTICES`).
         context_reduction: 1 (official) computes the context network per full-resolution
             pixel; ``r >= 2`` computes it on ``r x r`` block averages and upsamples its value
             bilinearly (:class:`~lutfuse_ros.families.mmlut.reduced_context.ReducedContextNet`).

@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from lutfuse_ros.families.features import normalised_gradient, rgb_to_luma
-from lutfuse_ros.families.mmlut.model import axis_scale
+from lutfuse_ros.families.mmlut.lattice import axis_scale
 from lutfuse_ros.training.datasets import FrameStore
 from lutfuse_ros.training.references import frame_tensors
 
