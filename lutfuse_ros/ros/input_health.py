@@ -53,8 +53,10 @@ def loss_fix(publishers: Sequence[Any], subscribed: Any, middleware: str,
     if subscribed != ReliabilityPolicy.RELIABLE and publishers:
         return ("set qos.input to auto or reliable (a best-effort subscription makes the "
                 f"reliable publishers send best effort), or {transport}")
-    return ("frames are lost although delivery is reliable: the camera skips them, or the "
-            f"node's queue (qos.input_depth = {depth}) overflows while it is busy")
+    return ("frames are lost although delivery is reliable: the camera skips them, the "
+            f"node's queue (qos.input_depth = {depth}) overflows while it is busy, or large "
+            "frames on the camera's default transports stall and arrive in bursts (lost UDP "
+            f"fragments wait for the next heartbeat): {transport}")
 
 
 class InputHealth:

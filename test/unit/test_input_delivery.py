@@ -162,6 +162,7 @@ def test_the_fix_names_what_the_middleware_in_use_needs(install, variable):
     assert "qos.input to auto or reliable" in fix
     fix = loss_fix([endpoint(reliable)], reliable, "rmw_fastrtps_cpp", install, 10)
     assert "qos.input_depth = 10" in fix
+    assert "arrive in bursts" in fix and f"export {variable}=" in fix
     fix = loss_fix([endpoint(best_effort)], best_effort, "rmw_cyclonedds_cpp", None, 10)
     assert "PROFILES_FILE" not in fix and "rmw_cyclonedds_cpp" in fix
 
