@@ -152,10 +152,11 @@ def test_overload_drops_pairs_without_backlog(ros_graph, slow_artifact):
     outputs = int(measured.sum())
     assert 0 < outputs < len(published), f"{outputs} outputs for {len(published)} pairs"
     # No backlog: once the input stops, at most the pair in progress and the one pending
-    # come out (a FIFO would keep publishing for seconds).
+    # come out, plus at most one published just before the input stopped and still on its way
+    # to the recorder (seen once in CI). A FIFO would keep publishing for seconds: dozens.
     last_input_ns = max(pair["published_ns"] for pair in published)
     after_input = int(np.count_nonzero(recording.receive_ns[measured] > last_input_ns))
-    assert after_input <= 2, f"{after_input} outputs arrived after the input stopped"
+    assert after_input <= 3, f"{after_input} outputs arrived after the input stopped"
     statuses = recording.statuses(ros_graph.namespace)
     final = statuses[-1]["values"]
     dropped = int(final["total queue drops (newer pair won)"])
