@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from lutfuse_ros.image_codec import encode_image
+from lutfuse_ros.stamps import ns_to_stamp
 
-_NS_PER_S = 1_000_000_000
 STREAMS = ("visible", "thermal")
 
 
@@ -28,7 +28,8 @@ def stamp_of(stamp_ns: int) -> Any:
     """A ``builtin_interfaces/Time`` of nanoseconds."""
     from builtin_interfaces.msg import Time
 
-    return Time(sec=stamp_ns // _NS_PER_S, nanosec=stamp_ns % _NS_PER_S)
+    sec, nanosec = ns_to_stamp(stamp_ns)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 @dataclass(frozen=True)

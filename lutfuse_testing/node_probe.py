@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from lutfuse_ros.stamps import header_stamp_ns
 from lutfuse_testing.camera_frames import synthetic_pair
 from lutfuse_testing.camera_rig import CameraRig
 from lutfuse_testing.waiting import wait_for
@@ -244,7 +245,7 @@ class NodeProbe:
             self._stop.wait(max(0.0, next_time - time.monotonic()))
 
     def _on_fused(self, msg: Any) -> None:
-        stamp_ns = msg.header.stamp.sec * _NS_PER_S + msg.header.stamp.nanosec
+        stamp_ns = header_stamp_ns(msg.header)
         digest = hash(bytes(msg.data))
         received = time.monotonic()
         with self._lock:

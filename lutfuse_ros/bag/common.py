@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lutfuse_ros.errors import InputError
+from lutfuse_ros.stamps import NS_PER_S, ns_to_stamp, stamp_to_ns  # noqa: F401 (bag tools' names)
 
 #: the ROS 2 type of every image topic the bag tools write (and replay publishes).
 IMAGE_TYPE = "sensor_msgs/msg/Image"
@@ -29,7 +30,6 @@ DEFAULT_THERMAL_TOPIC = "/thermal/image"
 STORAGE_IDS = ("sqlite3", "mcap")
 #: rosbag2 metadata version written (8: Jazzy and later read it).
 ROSBAG2_VERSION = 8
-NS_PER_S = 1_000_000_000
 #: the two input streams.
 VISIBLE, THERMAL = "visible", "thermal"
 
@@ -48,17 +48,6 @@ def ros2_typestore() -> Any:
     from rosbags.typesys import Stores, get_typestore
 
     return get_typestore(Stores.ROS2_KILTED)
-
-
-def stamp_to_ns(sec: int, nanosec: int) -> int:
-    """``builtin_interfaces/Time`` fields as integer nanoseconds."""
-    return int(sec) * NS_PER_S + int(nanosec)
-
-
-def ns_to_stamp(stamp_ns: int) -> tuple[int, int]:
-    """Integer nanoseconds as ``(sec, nanosec)`` with ``0 <= nanosec < 1e9``."""
-    sec, nanosec = divmod(int(stamp_ns), NS_PER_S)
-    return sec, nanosec
 
 
 def cdr_header_stamp_ns(cdr: bytes | memoryview) -> int:

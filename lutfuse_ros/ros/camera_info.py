@@ -20,11 +20,11 @@ from std_msgs.msg import Header
 
 from lutfuse_ros.camera_geometry import CameraModel, alignment_transform, fused_camera_model
 from lutfuse_ros.preprocessing import AlignmentConfig
+from lutfuse_ros.stamps import header_stamp_ns
 from lutfuse_ros.stream.fusion_step import FusedFrame
 
 VISIBLE_CAMERA_INFO_TOPIC = "visible/camera_info"
 FUSED_CAMERA_INFO_TOPIC = "fused/camera_info"
-_NS_PER_S = 1_000_000_000
 
 
 def camera_model_of(msg: CameraInfo) -> CameraModel:
@@ -44,10 +44,6 @@ def with_camera_model(msg: CameraInfo, model: CameraModel, header) -> CameraInfo
     out.roi.x_offset, out.roi.y_offset, out.roi.width, out.roi.height = model.roi
     out.roi.do_rectify = False
     return out
-
-
-def _stamp_ns(header) -> int:
-    return header.stamp.sec * _NS_PER_S + header.stamp.nanosec
 
 
 class CameraInfoRelay:
@@ -73,7 +69,7 @@ class CameraInfoRelay:
     def add(self, msg: CameraInfo) -> None:
         """Keep a camera_info message (the oldest beyond ``keep`` is forgotten)."""
         with self._lock:
-            stamp = _stamp_ns(msg.header)
+            stamp = header_stamp_ns(msg.header)
             self._by_stamp.pop(stamp, None)
             self._by_stamp[stamp] = msg
             while len(self._by_stamp) > self._keep:

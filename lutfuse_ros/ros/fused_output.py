@@ -17,21 +17,21 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from lutfuse_ros.ros.camera_info import FUSED_CAMERA_INFO_TOPIC, CameraInfoRelay
-from lutfuse_ros.ros.conversions import ImageConverter, array_to_image
+from lutfuse_ros.ros.conversions import ImageConverter
 from lutfuse_ros.ros.qos import make_qos
 from lutfuse_ros.settings.node_settings import QosSettings
+from lutfuse_ros.stamps import ns_to_stamp
 from lutfuse_ros.stream.fusion_step import CompressedFrame, FusedFrame
 from lutfuse_ros.stream.fusion_stream import FusedPair
 
 FUSED_TOPIC = "fused/image"
 COMPRESSED_TOPIC = "fused/image/compressed"
-_NS_PER_S = 1_000_000_000
 
 
 def time_of(stamp_ns: int) -> Time:
     """A ``builtin_interfaces/Time`` of a stamp in nanoseconds."""
-    seconds, nanoseconds = divmod(int(stamp_ns), _NS_PER_S)
-    return Time(sec=seconds, nanosec=nanoseconds)
+    sec, nanosec = ns_to_stamp(stamp_ns)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 def image_message(fused: FusedFrame, converter: ImageConverter | None = None) -> Image:
@@ -45,9 +45,7 @@ def image_message(fused: FusedFrame, converter: ImageConverter | None = None) ->
         The message, tightly packed rows (``step = width * channels``).
     """
     header = Header(stamp=time_of(fused.stamp_ns), frame_id=fused.frame_id)
-    if converter is None:
-        return array_to_image(fused.array, fused.encoding, header)
-    return converter.array_to_image(fused.array, fused.encoding, header)
+    return (converter or ImageConverter()).array_to_image(fused.array, fused.encoding, header)
 
 
 def compressed_message(encoded: CompressedFrame, header: Header) -> CompressedImage:

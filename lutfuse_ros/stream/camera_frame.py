@@ -20,10 +20,10 @@ from lutfuse_ros.errors import ConversionError
 from lutfuse_ros.image_codec import DecodeError, codec_of, decode_image
 from lutfuse_ros.raw_image import (THERMAL_ENCODINGS, VISIBLE_ENCODINGS, ImageFields,
                                    image_to_array, validate_image_message)
+from lutfuse_ros.stamps import header_stamp_ns, ns_to_stamp
 
 #: stream name -> encodings its images may use.
 STREAM_ENCODINGS = MappingProxyType({"visible": VISIBLE_ENCODINGS, "thermal": THERMAL_ENCODINGS})
-_NS_PER_S = 1_000_000_000
 
 
 class UndecodableFrame(DecodeError):
@@ -72,11 +72,6 @@ def check_raw_image(msg: ImageFields, stream: str) -> None:
     validate_image_message(msg)
 
 
-def stamp_ns_of(header: Any) -> int:
-    """Nanoseconds of a ``std_msgs/Header``'s stamp."""
-    return int(header.stamp.sec) * _NS_PER_S + int(header.stamp.nanosec)
-
-
 @dataclass(frozen=True)
 class CameraFrame:
     """One image of one camera stream.
@@ -114,11 +109,11 @@ class CameraFrame:
                 the node chose ``cv_bridge``.
 
         Raises:
-            ConversionError: see :func:`check_raw_image`.
+            ConversionError: see :func:`check_raw_image` (``to_array`` validates the fields).
         """
-        check_raw_image(msg, stream)
-        array, encoding = to_array(msg)
-        return cls(stream, stamp_ns_of(msg.header), msg.header.frame_id, array=array,
+        check_encoding(stream, msg.encoding)
+        array, encoding = to_array(msg)  # validates sizes, step and data first
+        return cls(stream, header_stamp_ns(msg.header), msg.header.frame_id, array=array,
                    encoding=encoding, arrived_ns=arrived_ns)
 
     @classmethod
@@ -129,7 +124,7 @@ class CameraFrame:
             DecodeError: empty data or neither a JPEG nor a PNG signature.
         """
         codec_of(msg.data)
-        return cls(stream, stamp_ns_of(msg.header), msg.header.frame_id,
+        return cls(stream, header_stamp_ns(msg.header), msg.header.frame_id,
                    compressed=msg.data, arrived_ns=arrived_ns)
 
     @classmethod
@@ -146,7 +141,8 @@ class CameraFrame:
     @property
     def stamp_text(self) -> str:
         """The stamp as ``sec.nanosec`` for messages."""
-        return f"{self.stamp_ns // _NS_PER_S}.{self.stamp_ns % _NS_PER_S:09d}"
+        sec, nanosec = ns_to_stamp(self.stamp_ns)
+        return f"{sec}.{nanosec:09d}"
 
     def pixels(self) -> tuple[np.ndarray, str]:
         """The frame's pixels and their encoding, decoding a compressed payload.
