@@ -113,7 +113,14 @@ def write_pairs(folder: Path, count: int, size: tuple[int, int]) -> tuple[Path, 
 
 # ------------------------------------------------------------------ make-bag
 def staged_storage_size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.glob(".*.partial-*/*/*") if p.is_file())
+    """Bytes staged so far; a file the writer removes meanwhile (SQLite's journal) counts 0."""
+    total = 0
+    for path in folder.glob(".*.partial-*/*/*"):
+        try:
+            total += path.stat().st_size if path.is_file() else 0
+        except FileNotFoundError:
+            pass
+    return total
 
 
 @pytest.mark.parametrize("sig", SIGNALS)
